@@ -1,0 +1,12 @@
+"""beatforge: rhythm-game charts with diffusion models.
+
+The package is laid out by concern, following the pipeline:
+``formats`` (chart files of four game families) -> ``charts`` (chart <-> tensor) ->
+``audio`` (waveform -> log-mel) -> ``analysis`` (star rating, skillsets) -> ``data`` (dataset builder).
+"""
+
+__version__ = "0.1.0"
+
+from beatforge.errors import BeatforgeError  # noqa: E402
+
+__all__ = ["BeatforgeError", "__version__"]
