@@ -1,0 +1,228 @@
+"""The ``beatforge`` command line: one entry point, one sub-command per job.
+
+Every user-facing failure is a :class:`~beatforge.errors.BeatforgeError`, printed as one line
+(``beatforge: error: ...``) with exit code 2; set ``BEATFORGE_DEBUG=1`` to see the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from beatforge import __version__
+from beatforge.errors import BeatforgeError
+
+EXIT_USAGE = 2
+
+
+# ====================================================================================== analyze
+def _add_analyze(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("analyze", help="print a chart's features ('chart to prompt'): SR, skillsets, LN ratio ...",
+                       description="Measure a chart of any supported game: key count, notes, long notes, BPM, "
+                                   "drain time, osu! star rating, the seven skillsets and overall (MSD scale), map "
+                                   "type and dominant patterns.")
+    p.add_argument("chart", type=Path, help=".osu, .osz, .qua, .qp, .sm, .ssc, Frets on Fire folder / notes.mid, .json")
+    p.add_argument("--difficulty", help="difficulty name, for a file or archive holding several charts")
+    p.add_argument("--index", type=int, help="chart index, for a file or archive holding several charts")
+    p.add_argument("--all", action="store_true", help="analyze every chart the file holds")
+    p.add_argument("--rate", type=float, default=1.0, help="clock rate (1.5 = played 1.5x faster)")
+    p.add_argument("--json", action="store_true", help="print JSON (one object, or a list with --all)")
+    p.set_defaults(func=_cmd_analyze)
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from beatforge.analysis.report import analyze, format_report
+    from beatforge.formats.loader import load_chart, load_charts
+
+    if not 0.25 <= args.rate <= 4.0:
+        raise BeatforgeError(f"--rate {args.rate}: must be between 0.25 and 4")
+    charts = load_charts(args.chart) if args.all else [load_chart(args.chart, index=args.index, version=args.difficulty)]
+    reports = [analyze(c, rate=args.rate) for c in charts]
+    if args.json:
+        payload = [r.to_dict() for r in reports]
+        print(json.dumps(payload if args.all else payload[0], ensure_ascii=False))
+    else:
+        print("\n\n".join(format_report(r) for r in reports))
+    return 0
+
+
+# ====================================================================================== convert
+def _add_convert(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help="turn any supported chart into an osu!mania .osu (or a whole .osz)",
+                       description="Write an osu!mania .osu with its audio beside it, or an .osz with every chart "
+                                   "of the source and the audio (-o OUT.osz).")
+    p.add_argument("chart", type=Path)
+    p.add_argument("-o", "--output", type=Path, required=True, help="OUT.osu or OUT.osz")
+    p.add_argument("--difficulty", help="difficulty name (default for .osu: the chart with the most notes)")
+    p.add_argument("--index", type=int, help="chart index within the source")
+    p.add_argument("--no-audio", action="store_true", help="write the chart without its audio")
+    p.set_defaults(func=_cmd_convert)
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from beatforge.formats.export import export_osu, export_osz
+    from beatforge.formats.loader import load_chart, load_charts
+
+    suffix = args.output.suffix.lower()
+    if suffix not in (".osu", ".osz"):
+        raise BeatforgeError(f"-o {args.output}: the output must end in .osu or .osz")
+    if suffix == ".osz":
+        if args.difficulty is not None or args.index is not None:
+            charts = [load_chart(args.chart, index=args.index, version=args.difficulty)]
+        else:
+            charts = load_charts(args.chart)
+        for c in charts:
+            c.require_notes()
+        out = export_osz(charts, args.output, with_audio=not args.no_audio)
+        print(f"wrote {out} ({len(charts)} chart{'s' if len(charts) != 1 else ''})")
+        return 0
+    chart = load_chart(args.chart, index=args.index, version=args.difficulty).require_notes()
+    written = export_osu(chart, args.output, with_audio=not args.no_audio)
+    print(f"wrote {', '.join(str(p) for p in written)}  [{chart.meta.version}, {chart.keys}K, {chart.n_notes} notes]")
+    return 0
+
+
+# ====================================================================================== dataset
+def _add_dataset(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("dataset", help="build training datasets from song folders")
+    dsub = p.add_subparsers(dest="dataset_cmd", required=True, metavar="{build}")
+    b = dsub.add_parser("build", help="walk song folders and write a dataset directory",
+                        description="Read osu! (.osu/.osz), Quaver (.qua/.qp), StepMania (.sm/.ssc) and Frets on Fire "
+                                    "(song.ini + notes.mid) charts, keep those matching the filters, and write one "
+                                    "array per chart, one spectrogram per song, and an index with a by-song split. "
+                                    "Re-running continues an interrupted build.")
+    b.add_argument("--songs", type=Path, action="append", required=True, help="a song folder (repeatable)")
+    b.add_argument("--mode", default="mania", choices=["mania", "standard"])
+    b.add_argument("--keys", type=int, action="append", help="keep only this key count (repeatable)")
+    b.add_argument("--out", type=Path, required=True, help="dataset directory")
+    b.add_argument("--min-id", type=int, help="keep osu! charts whose beatmap set ID is at least N")
+    b.add_argument("--ids", type=Path, help="file of osu! beatmap IDs to keep (one per line, # comments)")
+    b.add_argument("--status", help="keep osu! charts of these rank statuses, e.g. ranked,loved (needs --status-file)")
+    b.add_argument("--status-file", type=Path,
+                   help="lines 'SET_ID STATUS' (Mug Diffusion's format): .osu files do not record rank status")
+    b.add_argument("--audio", default=None, choices=["required", "optional", "none"],
+                   help="mania: reject charts without audio (required, the default), keep them (optional, e.g. for "
+                        "the chart VAE), or skip audio entirely (none). Standard datasets default to none.")
+    b.add_argument("--val-fraction", type=float, default=0.1, help="share of songs held out for validation")
+    b.add_argument("--workers", type=int, default=0, help="processes (default: one per CPU core)")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(func=_cmd_dataset_build)
+
+
+def _read_ids(path: Path) -> set[int]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise BeatforgeError(f"--ids {path}: cannot read ({exc.strerror})") from None
+    ids = set()
+    for n, line in enumerate(lines, 1):
+        text = line.split("#", 1)[0].strip()
+        if text:
+            if not text.isdigit():
+                raise BeatforgeError(f"--ids {path}: line {n} is not a beatmap ID: '{text[:30]}'")
+            ids.add(int(text))
+    return ids
+
+
+def _read_status_file(path: Path) -> dict[int, str]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise BeatforgeError(f"--status-file {path}: cannot read ({exc.strerror})") from None
+    out: dict[int, str] = {}
+    for n, line in enumerate(lines, 1):
+        parts = line.split("#", 1)[0].split()
+        if not parts:
+            continue
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise BeatforgeError(f"--status-file {path}: line {n} is not 'SET_ID STATUS'")
+        out[int(parts[0])] = parts[1].lower()
+    return out
+
+
+def _cmd_dataset_build(args: argparse.Namespace) -> int:
+    from beatforge.data.build import BuildOptions, build_dataset
+
+    status = {s.strip().lower() for s in args.status.split(",") if s.strip()} if args.status else None
+    if status and not args.status_file:
+        raise BeatforgeError("--status needs --status-file: .osu files do not record whether a map is ranked")
+    opts = BuildOptions(
+        songs=args.songs,
+        out=args.out,
+        mode=args.mode,
+        keys=args.keys,
+        min_id=args.min_id,
+        ids=_read_ids(args.ids) if args.ids else None,
+        status=status,
+        status_by_set=_read_status_file(args.status_file) if args.status_file else {},
+        audio=args.audio or ("required" if args.mode == "mania" else "none"),
+        workers=args.workers,
+        val_fraction=args.val_fraction,
+    )
+    summary = build_dataset(opts, progress=not args.quiet)
+    print_summary(summary, args.out)
+    return 0
+
+
+def print_summary(summary, out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"dataset {out}", show_header=True, header_style="bold")
+    table.add_column("outcome")
+    table.add_column("reason")
+    table.add_column("charts", justify="right")
+    splits = ", ".join(f"{k} {v}" for k, v in sorted(summary.kept_by_split.items()))
+    games = ", ".join(f"{k} {v}" for k, v in sorted(summary.kept_by_game.items()))
+    keys = ", ".join(f"{k}K {v}" for k, v in sorted(summary.kept_by_keys.items()) if k != "-")
+    table.add_row("kept", f"{summary.songs} songs; {splits}; {games}" + (f"; {keys}" if keys else ""), str(summary.kept))
+    for reason, n in sorted(summary.skipped.items()):
+        table.add_row("skipped (filter)", reason, str(n))
+    for reason, n in sorted(summary.rejected.items()):
+        table.add_row("rejected", reason, str(n))
+    console = Console(stderr=False, width=120)
+    console.print(table)
+    if summary.rejected_examples:
+        console.print("rejected charts (first 10):")
+        for path, reason in summary.rejected_examples[:10]:
+            console.print(f"  {path}: {reason}", markup=False, highlight=False)
+    console.print(f"{summary.units} sources ({summary.units_resumed} already done), {summary.seconds:.1f} s", highlight=False)
+
+
+# ====================================================================================== main
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="beatforge", description="Rhythm-game charts with diffusion models.")
+    parser.add_argument("--version", action="version", version=f"beatforge {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_analyze(sub)
+    _add_convert(sub)
+    _add_dataset(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except BeatforgeError as exc:
+        if os.environ.get("BEATFORGE_DEBUG"):
+            raise
+        print(f"beatforge: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("beatforge: interrupted (re-run the same command to continue)", file=sys.stderr)
+        return 130
+    except OSError as exc:  # e.g. an output folder without write permission
+        print(f"beatforge: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError:
+        print("beatforge: error: out of memory", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

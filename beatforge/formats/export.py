@@ -1,0 +1,92 @@
+"""Writing any chart as osu!mania: an .osu with its audio beside it, or a whole .osz set.
+
+Audio is copied byte for byte where the chart has one audio file (re-encoding would move the notes
+against the music by the new encoder's padding). Frets on Fire songs have stems played together; they
+are mixed once into an Ogg Vorbis file (Vorbis has no encoder padding, so the mix stays in sync).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from pathlib import Path
+
+from beatforge.charts.chart import ManiaChart
+from beatforge.errors import AudioError, BeatforgeError
+from beatforge.fileio import atomic_path, atomic_write_bytes
+from beatforge.formats.osu import mania_to_beatmap, write_osu
+
+_UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+
+
+def safe_name(text: str, fallback: str = "chart") -> str:
+    """A file-name-safe version of ``text`` (osu! rejects these characters on Windows)."""
+    cleaned = _UNSAFE.sub("", text).strip().strip(".")
+    return cleaned[:120] or fallback
+
+
+def osu_file_name(chart: ManiaChart) -> str:
+    m = chart.meta
+    return safe_name(f"{m.artist or 'Unknown'} - {m.title or 'Unknown'} ({m.creator or 'beatforge'}) [{m.version or chart.keys}].osu")
+
+
+def audio_payload(chart: ManiaChart) -> tuple[str, bytes]:
+    """(file name, bytes) of the chart's audio as osu! should play it."""
+    sources = chart.meta.audio
+    if not sources:
+        raise AudioError(f"{chart.meta.path}: the chart names no audio file (use --no-audio to write the chart alone)")
+    for src in sources:
+        if not src.exists():
+            raise AudioError(f"{chart.meta.path}: audio file {src} is missing (use --no-audio to write the chart alone)")
+    if len(sources) == 1:
+        return "audio" + (sources[0].suffix or ".mp3"), sources[0].read_bytes()
+    import soundfile as sf
+
+    from beatforge.audio import load_audio
+
+    rate = 44100
+    mix = load_audio(list(sources), sr=rate)
+    buf = io.BytesIO()
+    sf.write(buf, mix, rate, format="OGG", subtype="VORBIS")
+    return "audio.ogg", buf.getvalue()
+
+
+def chart_osu_text(chart: ManiaChart, audio_filename: str, extra_tags: str = "") -> str:
+    return write_osu(mania_to_beatmap(chart, audio_filename=audio_filename, extra_tags=extra_tags))
+
+
+def export_osu(chart: ManiaChart, out: str | Path, *, with_audio: bool = True) -> list[Path]:
+    """Write ``out`` (.osu) and, beside it, the audio it names. Returns the files written."""
+    out = Path(out)
+    written = []
+    audio_name = "audio.mp3"
+    if with_audio:
+        audio_name, data = audio_payload(chart)
+        atomic_write_bytes(out.parent / audio_name, data)
+        written.append(out.parent / audio_name)
+    atomic_write_bytes(out, chart_osu_text(chart, audio_name).encode("utf-8"))
+    written.insert(0, out)
+    return written
+
+
+def export_osz(charts: list[ManiaChart], out: str | Path, *, with_audio: bool = True) -> Path:
+    """Write one .osz holding every chart (they must share one song) and the audio once."""
+    if not charts:
+        raise BeatforgeError("nothing to write: no chart")
+    out = Path(out)
+    audio_name, audio = ("audio.mp3", b"")
+    if with_audio:
+        audio_name, audio = audio_payload(charts[0])
+    names: set[str] = set()
+    with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for chart in charts:
+            name = osu_file_name(chart)
+            stem, i = name[:-4], 2
+            while name in names:
+                name, i = f"{stem} {i}.osu", i + 1
+            names.add(name)
+            zf.writestr(name, chart_osu_text(chart, audio_name))
+        if with_audio:
+            zf.writestr(audio_name, audio, compress_type=zipfile.ZIP_STORED)
+    return out

@@ -1,0 +1,167 @@
+"""One entry point for every chart format: find chart sources in folders, and load them.
+
+A *source* is the unit a reader consumes: one .osu / .qua / .sm / .ssc / .json file, one .osz / .qp
+archive, or one Frets on Fire song folder (``song.ini`` + ``notes.mid``). A source yields one or more
+charts (an archive holds a whole set; a StepMania file holds every difficulty).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from beatforge.charts.chart import ManiaChart
+from beatforge.errors import ChartError
+from beatforge.formats.archive import member_names, read_member
+from beatforge.formats.osu import Beatmap, beatmap_meta, beatmap_to_mania, parse_osu
+
+CHART_SUFFIXES = (".osu", ".osz", ".qua", ".qp", ".sm", ".ssc", ".json")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A chart source and the reader that handles it."""
+
+    path: Path
+    kind: str  # osu | osz | qua | qp | stepmania | fretsonfire | tui
+
+
+def source_of(path: str | Path) -> Source:
+    """The source a path names, or a ChartError saying why it is none."""
+    p = Path(path)
+    if not p.exists():
+        raise ChartError(f"{p}: no such file or folder")
+    if p.is_dir():
+        if (p / "notes.mid").is_file() or (p / "song.ini").is_file():
+            return Source(p, "fretsonfire")
+        raise ChartError(f"{p}: a folder, not a chart (pass a chart file, or use 'dataset build --songs')")
+    suffix = p.suffix.lower()
+    if p.name.lower() in ("notes.mid", "song.ini"):
+        return Source(p.parent, "fretsonfire")
+    kinds = {".osu": "osu", ".osz": "osz", ".qua": "qua", ".qp": "qp", ".sm": "stepmania", ".ssc": "stepmania",
+             ".json": "tui", ".mid": "fretsonfire"}
+    if suffix not in kinds:
+        raise ChartError(f"{p}: unknown chart format '{suffix}' (expected one of {', '.join(CHART_SUFFIXES)})")
+    return Source(p.parent if suffix == ".mid" else p, kinds[suffix])
+
+
+def discover(folder: str | Path) -> list[Source]:
+    """Every chart source under ``folder`` (recursively), in a stable sorted order.
+
+    A StepMania song folder with both ``X.sm`` and ``X.ssc`` yields only the .ssc (the same charts,
+    with more timing data). A .json file counts only if it looks like a beat chart.
+    """
+    from beatforge.formats.tuijson import looks_like_tui_chart
+
+    root = Path(folder)
+    if root.is_file():
+        return [source_of(root)]
+    if not root.is_dir():
+        raise ChartError(f"{root}: no such folder")
+    found: list[Source] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        here = Path(dirpath)
+        lower = {f.lower(): f for f in filenames}
+        if "notes.mid" in lower:
+            found.append(Source(here, "fretsonfire"))
+        ssc_stems = {Path(f).stem.lower() for f in filenames if f.lower().endswith(".ssc")}
+        for name in sorted(filenames):
+            suffix = Path(name).suffix.lower()
+            p = here / name
+            if suffix == ".sm" and Path(name).stem.lower() in ssc_stems:
+                continue
+            if suffix == ".json" and not looks_like_tui_chart(p):
+                continue
+            if suffix in CHART_SUFFIXES:
+                found.append(source_of(p))
+    return found
+
+
+# ---------------------------------------------------------------------------------- osu! beatmaps
+def load_beatmaps(source: Source | str | Path) -> list[Beatmap]:
+    """The osu! beatmaps of an .osu file or .osz archive (any game mode)."""
+    src = source if isinstance(source, Source) else source_of(source)
+    if src.kind == "osu":
+        return [parse_osu(src.path)]
+    if src.kind == "osz":
+        names = [n for n in member_names(src.path) if n.lower().endswith(".osu")]
+        if not names:
+            raise ChartError(f"{src.path}: the archive holds no .osu beatmap")
+        return [parse_osu(read_member(src.path, n), path=f"{src.path}::{n}") for n in sorted(names)]
+    raise ChartError(f"{src.path}: not an osu! beatmap (.osu / .osz)")
+
+
+def _osu_song_key(src: Source) -> str:
+    # Every difficulty of an osu! set lives in one folder (or one .osz): that is the song.
+    return str(src.path if src.kind == "osz" else src.path.parent)
+
+
+def mania_from_beatmap(bm: Beatmap, src: Source) -> ManiaChart:
+    archive = src.path if src.kind == "osz" else None
+    chart = beatmap_to_mania(bm, audio_dir=None if archive else src.path.parent, archive=archive)
+    chart.meta.song_key = _osu_song_key(src)
+    return chart
+
+
+def beatmap_chart_meta(bm: Beatmap, src: Source):
+    archive = src.path if src.kind == "osz" else None
+    meta = beatmap_meta(bm, audio_dir=None if archive else src.path.parent, archive=archive)
+    meta.song_key = _osu_song_key(src)
+    return meta
+
+
+# ---------------------------------------------------------------------------------- mania charts
+def load_charts(source: Source | str | Path, *, skip_other_modes: bool = True) -> list[ManiaChart]:
+    """Every mania chart a source holds, whatever its game.
+
+    osu! beatmaps of other modes (standard, taiko, catch) are skipped when ``skip_other_modes``;
+    otherwise they raise. A source with no mania chart at all raises ChartError.
+    """
+    src = source if isinstance(source, Source) else source_of(source)
+    if src.kind in ("osu", "osz"):
+        beatmaps = load_beatmaps(src)
+        charts = [mania_from_beatmap(bm, src) for bm in beatmaps if bm.mode == 3 or not skip_other_modes]
+        if not charts:
+            modes = sorted({bm.mode_name for bm in beatmaps})
+            raise ChartError(f"{src.path}: no osu!mania beatmap (found osu!{', osu!'.join(modes)})")
+        return charts
+    if src.kind == "qua":
+        from beatforge.formats.quaver import read_qua
+
+        return [read_qua(src.path)]
+    if src.kind == "qp":
+        from beatforge.formats.quaver import read_qp
+
+        return read_qp(src.path)
+    if src.kind == "stepmania":
+        from beatforge.formats.stepmania import read_stepmania
+
+        return read_stepmania(src.path)
+    if src.kind == "fretsonfire":
+        from beatforge.formats.fretsonfire import read_fretsonfire
+
+        return read_fretsonfire(src.path)
+    if src.kind == "tui":
+        from beatforge.formats.tuijson import read_tui_json
+
+        return [read_tui_json(src.path)]
+    raise ChartError(f"{src.path}: unknown source kind {src.kind}")
+
+
+def load_chart(path: str | Path, *, index: int | None = None, version: str | None = None) -> ManiaChart:
+    """One chart from a path. A multi-chart source needs ``version`` (difficulty name) or ``index``,
+    unless it holds exactly one chart; without either, the hardest (most notes) is taken."""
+    charts = load_charts(path)
+    if version is not None:
+        matches = [c for c in charts if c.meta.version.lower() == version.lower()]
+        if not matches:
+            names = ", ".join(repr(c.meta.version) for c in charts)
+            raise ChartError(f"{path}: no difficulty named {version!r} (found {names})")
+        return matches[0]
+    if index is not None:
+        if not 0 <= index < len(charts):
+            raise ChartError(f"{path}: chart index {index} out of range (0-{len(charts) - 1})")
+        return charts[index]
+    return max(charts, key=lambda c: c.n_notes)

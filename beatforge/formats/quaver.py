@@ -1,0 +1,132 @@
+"""Quaver charts: ``.qua`` (YAML) files, alone in a folder or packed in a ``.qp`` archive.
+
+Facts of the format: ``Mode: Keys4`` / ``Keys7`` (newer clients allow other counts, and
+``HasScratchKey: true`` adds one column); ``Lane`` is 1-based; ``StartTime`` and ``EndTime`` are ms from
+the audio's start, and a ``StartTime`` of 0 is omitted from the file (YAML default); ``TimingPoints``
+carry ``StartTime`` and ``Bpm``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from beatforge.charts.chart import AudioSource, ChartMeta, ManiaChart, TimingPoint
+from beatforge.errors import ChartError
+from beatforge.formats.archive import find_member, member_names, read_member
+
+_MODE_RE = re.compile(r"^Keys(\d+)$")
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is ~10x faster on 5,000-note files
+
+
+def parse_qua(data: bytes | str, *, path: str, audio_lookup=None, song_key: str = "") -> ManiaChart:
+    """One .qua chart.
+
+    Args:
+        data: the file's bytes or text.
+        path: for messages and metadata.
+        audio_lookup: callable(name) -> AudioSource | None that resolves ``AudioFile``.
+        song_key: groups every difficulty of one song.
+    """
+    if isinstance(data, bytes):
+        if b"\x00" in data[:4096]:
+            raise ChartError(f"{path}: not a .qua text file (binary data)")
+        data = data.decode("utf-8-sig", errors="replace")
+    try:
+        doc = yaml.load(data, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ChartError(f"{path}: not valid .qua YAML{where}") from None
+    if not isinstance(doc, dict) or "HitObjects" not in doc and "Mode" not in doc:
+        raise ChartError(f"{path}: not a Quaver chart (no Mode / HitObjects)")
+
+    mode = str(doc.get("Mode", ""))
+    match = _MODE_RE.match(mode)
+    if not match:
+        raise ChartError(f"{path}: unsupported Quaver mode '{mode}' (expected Keys4, Keys7, ...)")
+    keys = int(match.group(1)) + (1 if doc.get("HasScratchKey") else 0)
+
+    objects = doc.get("HitObjects") or []
+    if not isinstance(objects, list):
+        raise ChartError(f"{path}: HitObjects is not a list")
+    try:
+        starts = np.array([float(o.get("StartTime", 0) or 0) for o in objects], dtype=np.float64)
+        lanes = np.array([int(o.get("Lane", 0)) for o in objects], dtype=np.int64)
+        ends = np.array([float(o["EndTime"]) if o.get("EndTime") else np.nan for o in objects], dtype=np.float64)
+    except (TypeError, ValueError, AttributeError):
+        raise ChartError(f"{path}: malformed hit object (StartTime / Lane / EndTime must be numbers)") from None
+    if len(lanes) and (lanes.min() < 1 or lanes.max() > keys):
+        raise ChartError(f"{path}: a note's Lane lies outside 1-{keys}")
+
+    timing = []
+    for tp in doc.get("TimingPoints") or []:
+        try:
+            bpm = float(tp.get("Bpm", 0))
+            if bpm > 0:
+                timing.append(TimingPoint(float(tp.get("StartTime", 0) or 0), 60000.0 / bpm, 4))
+        except (TypeError, ValueError, AttributeError):
+            raise ChartError(f"{path}: malformed timing point") from None
+
+    audio_name = str(doc.get("AudioFile") or "")
+    audio = audio_lookup(audio_name) if (audio_lookup and audio_name) else None
+    preview = doc.get("SongPreviewTime")
+    meta = ChartMeta(
+        title=str(doc.get("Title") or ""),
+        artist=str(doc.get("Artist") or ""),
+        creator=str(doc.get("Creator") or ""),
+        version=str(doc.get("DifficultyName") or ""),
+        source_game="quaver",
+        audio=(audio,) if audio is not None else (),
+        path=path,
+        song_key=song_key,
+        set_id=_positive(doc.get("MapSetId")),
+        map_id=_positive(doc.get("MapId")),
+        preview_ms=float(preview) if isinstance(preview, (int, float)) and preview >= 0 else None,
+        tags=str(doc.get("Tags") or ""),
+    )
+    return ManiaChart(keys=keys, starts=starts, ends=ends, columns=lanes - 1, timing=timing, meta=meta)
+
+
+def _positive(value) -> int | None:
+    try:
+        v = int(value)
+    except (TypeError, ValueError):
+        return None
+    return v if v > 0 else None
+
+
+def read_qua(path: str | Path) -> ManiaChart:
+    """A .qua file on disk; its audio is looked up in the same folder."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ChartError(f"{p}: cannot read ({exc.strerror})") from None
+
+    def lookup(name: str) -> AudioSource:
+        from beatforge.formats.osu import _find_case_insensitive
+
+        return AudioSource(_find_case_insensitive(p.parent, name))
+
+    return parse_qua(data, path=str(p), audio_lookup=lookup, song_key=str(p.parent))
+
+
+def read_qp(path: str | Path) -> list[ManiaChart]:
+    """Every chart of a .qp archive (zip-slip safe, size bounded); audio stays inside the archive."""
+    p = Path(path)
+
+    def lookup(name: str) -> AudioSource:
+        return AudioSource(p, find_member(p, name) or name)
+
+    charts = [
+        parse_qua(read_member(p, name), path=f"{p}::{name}", audio_lookup=lookup, song_key=str(p))
+        for name in sorted(member_names(p))
+        if name.lower().endswith(".qua")
+    ]
+    if not charts:
+        raise ChartError(f"{p}: the archive holds no .qua chart")
+    return charts

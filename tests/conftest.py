@@ -1,0 +1,23 @@
+"""Shared test helpers: where the real data lives, and skipping where it is absent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+
+
+def need_data(*parts: str) -> Path:
+    """The path under ../shared/data, or skip the test with a clear reason."""
+    path = DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not found: {path} (tests read ../shared/data beside the checkout)")
+    return path
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    return need_data()
