@@ -16,16 +16,19 @@ change never alters the chart's structure):
    (K/2 < s < K) or a *quad* (s = K, only for K >= 4): on 4K that is 1 / 2 / 3 / 4 notes, on 7K 1 / 2-3 / 4-6 / 7.
 2. **Hands.** Columns left of the middle are the left hand, right of it the right hand. On odd key counts
    (3K, 5K, 7K, 9K) the middle column is its own "thumb" hand, as 7K players play it; 1K has a single hand.
-   A *hit* is the part of a row that one hand plays; it costs ``1 + CHORD_EXTRA * (fingers - 1)`` (pressing two
-   keys of one hand together is harder than one, easier than two taps).
+   A *hit* is the part of a row that one hand plays; it costs ``1 + CHORD_EXTRA * (fingers - 1)``: with the
+   default 1.0 every note counts in full, as every note is judged (the row-class weights below are where chords
+   get cheaper than the same notes in sequence).
 3. **Jacks.** A note is a jack when its column was also hit in the previous row. Jacks make a hit count less
    for stream / jumpstream / handstream / technical and more for chordjack.
 4. **Strain.** For each hand and each ``BIN_MS`` interval, a skillset's strain is the sum of its hit weights per
    second (hit cost x the skillset's weight for the hit's row class x its jack factor), smoothed over three
-   intervals. Technical multiplies a plainer weighting by the rhythmic irregularity of the interval (how much
-   consecutive row gaps change: mixed snaps, bursts between rests) and by the burst speed of the hand (its
-   instantaneous hit rate over its average one); trills and rolls are not singled out, they count as stream.
-   Jackspeed is per note: the column's local speed (1000 ms over the mean of its last two same-column gaps).
+   intervals. Technical multiplies a plainer weighting by three interval measures: rhythmic irregularity (mean
+   |log2| of the ratio of consecutive row gaps: mixed snaps), burst speed (mean instantaneous row rate over the
+   mean row rate: bursts between rests) and the share of rows that continue a trill (ABAB) or a roll (three
+   single notes stepping one column the same way), which also lowers stream a little.
+   Jackspeed is per note: the column's local speed (1000 ms over the mean of its last two same-column gaps),
+   halved when the repeat is not in consecutive rows (a finger's turn in a stream is no jack).
    Long notes: the head is a note; a held column cannot be used, so each interval's strain grows by up to
    ``HOLD_BONUS`` with the share of the hand's columns held down during it. Releases are not rated (MinaCalc
    ignores them too).
@@ -34,17 +37,21 @@ change never alters the chart's structure):
    (93 %) of all notes, solved exactly on the sorted strains. It behaves like a high, note-weighted percentile.
 6. **Chordjack** per hit weights chords sharing a column with the previous row up, others down.
    **Stamina** takes the highest of stream / jumpstream / handstream / technical and scales it by
-   ``STAMINA_BASE + STAMINA_GAIN * rho``, rho being the mean strain of the hardest ``STAMINA_WINDOW_S`` stretch
-   (a short chart is padded with silence) over the peak rating: long, evenly hard charts reach about 1.05x,
-   short or spiky ones about 0.7-0.9x.
+   ``STAMINA_BASE + STAMINA_GAIN * rho``, rho being the mean strain of the hardest ``STAMINA_WINDOW_S`` (3 min)
+   stretch over that of the hardest ``PEAK_WINDOW_S`` one (a short chart counts as padded with silence): a chart
+   that holds its peak for minutes gets 1.05x, a 90 s or spiky one about 0.8-0.9x.
 7. **Scale.** Charts shorter than ``SHORT_CHART_S`` are scaled down a little (MinaCalc does the same), every
    skillset is multiplied by one calibrated factor ``MSD_PER_UNIT`` (raw unit: weighted hand hits per second),
    and overall is the highest skillset. Ratings are proportional to the rate, apart from the short-chart factor.
 
-Calibration (see ``tests/test_skillsets.py``): on the 12 real osu!mania 4K charts of ``shared/data`` overall
-follows osu! star rating with Spearman 0.8+ and about MSD = 3.5-4 x stars (2.7 stars ~ 8, 7.9 stars ~ 30); the
-eight PrincessOfWinter difficulties rise strictly from Beginner to Expert. Nothing was calibrated on 5-10K data
-beyond checking the ladder of one 7K set, so treat other key counts as indicative.
+Calibration (checked by ``tests/test_skillsets.py``): the weights and ``MSD_PER_UNIT`` were set by hand on the
+12 real osu!mania 4K charts of ``shared/data`` (osu! stars 2.66-7.90 with rosu-pp-py 4.0.2) and three Quaver
+difficulty ladders. Overall follows the star rating with Spearman 0.92 at about MSD = 2.9-4.6 x stars, the
+Etterna players' 3.5-4x rule of thumb (2.7 stars ~ 8, 6.5-7 stars ~ 22-28, 7.9 stars ~ 30); the eight
+PrincessOfWinter difficulties, the six of Csikos Post and the nine 7K ones of Umami Packed Mountaineering rise
+strictly with the mapper's order. Twelve charts are few, and none were rated by MinaCalc itself: absolute values
+may sit a few MSD off MinaCalc's. Apart from that one 7K ladder nothing calibrates 5-10K, so treat other key
+counts as indicative.
 """
 
 from __future__ import annotations
@@ -63,30 +70,33 @@ BIN_MS = 500.0  # strain interval, as MinaCalc's
 SCORE_GOAL = 0.93  # Wife3 accuracy an MSD rating stands for
 POINT_EXPONENT = 1.8  # points kept when under-skilled: (skill / strain) ** this
 MIN_GAP_MS = 30.0  # gaps are clipped here (no human taps one finger faster than ~33 /s)
-CHORD_EXTRA = 0.35  # cost of each extra finger in one hand's hit
-HOLD_BONUS = 0.25  # strain added when every column of a hand is held for a whole interval
+BREAK_MS = 1000.0  # a gap this long between rows is a rest, not rhythm
+CHORD_EXTRA = 1.0  # cost of each extra note of one hand's hit: 1 = a full note (each is judged), as in MinaCalc
+HOLD_BONUS = 0.2  # strain added when every column of a hand is held for a whole interval
 JACK_SPEED_WEIGHT = 0.8  # a column jacked at f /s strains like f * this hand hits /s
-TECH_MIX = 0.6  # technical gain per unit of mean |log2(gap ratio)| between consecutive rows
+JACK_UNJACKED = 0.5  # jackspeed weight of a column repeat that is not in consecutive rows
+TECH_MIX = 0.2  # technical gain per unit of mean |log2(gap ratio)| between consecutive rows
 TECH_BURST = 0.5  # exponent of the burst-speed factor of technical
-STAMINA_WINDOW_S = 180.0
-STAMINA_BASE, STAMINA_GAIN = 0.6, 0.45
+TECH_TRILL_ROLL = 0.4  # technical gain in an interval made only of trills and rolls
+STREAM_TRILL_ROLL_CUT = 0.2  # stream loss there (a trill or roll is not plain stream)
+STAMINA_WINDOW_S = 180.0  # the sustained stretch stamina looks at
+PEAK_WINDOW_S = 15.0  # the peak it is compared with
+STAMINA_BASE, STAMINA_GAIN = 0.75, 0.3
 SHORT_CHART_S = (15.0, 45.0)  # duration ramp over which the short-chart factor goes from SHORT_CHART_MIN to 1
 SHORT_CHART_MIN = 0.85
-MSD_PER_UNIT = 3.6  # calibrated: raw strain (weighted hand hits /s) -> MSD
+MSD_PER_UNIT = 2.5  # calibrated: raw strain (weighted hand hits /s) -> MSD
 
 # Weight of a hit by its row class (single, jump, hand, quad) for each density skillset, and the factor a fully
 # jacked hit keeps (linear in the share of the hit's notes that are jacks).
 _CLASS_WEIGHTS: dict[str, tuple[float, float, float, float]] = {
     "stream": (1.00, 0.70, 0.55, 0.45),
     "jumpstream": (0.80, 1.00, 0.80, 0.60),
-    "handstream": (0.72, 0.85, 1.00, 0.80),
-    "technical": (0.85, 0.80, 0.75, 0.60),
-    "chordjack": (0.45, 0.60, 0.70, 0.65),
+    "handstream": (0.72, 0.85, 1.10, 1.00),
+    "technical": (0.80, 0.80, 0.75, 0.60),
+    "chordjack": (0.50, 0.70, 0.85, 0.85),
 }
 _JACK_KEEP: dict[str, float] = {"stream": 0.55, "jumpstream": 0.55, "handstream": 0.6, "technical": 0.55}
 _CHORDJACK_UNJACKED = 0.55  # chordjack weight of a row sharing no column with the previous row
-
-_POPCOUNT = np.array([bin(i).count("1") for i in range(1 << 10)], dtype=np.int64)
 
 
 # ------------------------------------------------------------------------------------------- structure
@@ -121,11 +131,6 @@ def _smooth3(x: np.ndarray) -> np.ndarray:
     return (padded[..., :-2] + padded[..., 1:-1] + padded[..., 2:]) / 3.0
 
 
-def _ramp(x: float, x0: float, y0: float, x1: float, y1: float) -> float:
-    """y0 below x0, y1 above x1, linear between."""
-    return float(np.interp(x, [x0, x1], [y0, y1]))
-
-
 # ------------------------------------------------------------------------------------------- chisel
 def _chisel(strain: np.ndarray, points: np.ndarray) -> float:
     """Skill x with sum(points * min(1, (x / strain) ** p)) = SCORE_GOAL * sum(points), solved exactly.
@@ -154,8 +159,9 @@ def _chisel(strain: np.ndarray, points: np.ndarray) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         x = np.where(r > 0, ((goal - c) / r) ** (1.0 / POINT_EXPONENT), np.inf)
     ok = (goal > c) & (x >= lo) & (x <= hi * (1 + 1e-12))
-    if not ok.any():  # numerically at a segment edge
-        return float(d[np.searchsorted(np.cumsum(n) + free, goal)])
+    if not ok.any():  # numerically on a segment edge: the strain where the cumulative points reach the goal
+        edge = np.searchsorted(np.cumsum(n) + free, goal)
+        return float(d[min(edge, len(d) - 1)])
     return float(x[np.flatnonzero(ok)[0]])
 
 
@@ -171,8 +177,9 @@ class _Strains:
         _, first = np.unique(rows0 * keys + columns, return_index=True)
         first.sort()
         self.rows, self.cols = rows0[first], columns[first]
-        self.t = starts0[first] / rate  # (N,) ms
-        self.ends = chart.ends[first] / rate
+        origin = starts0[0]  # only relative times matter; this keeps interval indices >= 0
+        self.t = (starts0[first] - origin) / rate  # (N,) ms
+        self.ends = (chart.ends[first] - origin) / rate
         hand_of, self.n_hands = _hand_of_columns(keys)
         self.hands = hand_of[self.cols]
         self.keys, self.hand_of = keys, hand_of
@@ -188,7 +195,6 @@ class _Strains:
         prev_mask = np.r_[0, row_mask[:-1]]
         self.note_jack = (prev_mask[self.rows] >> self.cols) & 1  # (N,) 1 where the previous row had this column
         self.row_jacked = (row_mask & prev_mask) != 0  # (R,)
-        self.row_t = row_t
 
         self.n_bins = int(self.t.max() // BIN_MS) + 1 if len(self.t) else 0
         self.duration_s = (self.t.max() - self.t.min()) / 1000.0 if len(self.t) else 0.0
@@ -211,24 +217,47 @@ class _Strains:
         self.hit_class = self.row_class[self.hit_row]
         self.hit_t = row_t[self.hit_row]
         self.hit_bin = (self.hit_t // BIN_MS).astype(np.int64)
-        # Gap to the same hand's previous hit (for the burst factor of technical).
-        by_hand = np.lexsort((self.hit_t, self.hit_hand))
-        gaps = np.full(len(self.hit_t), np.inf)
-        same = self.hit_hand[by_hand][1:] == self.hit_hand[by_hand][:-1]
-        gaps[by_hand[1:][same]] = np.diff(self.hit_t[by_hand])[same]
-        self.hit_gap = np.maximum(gaps, MIN_GAP_MS)
-        # Rhythm irregularity per interval: mean |log2| of the ratio of consecutive row gaps (breaks excluded).
-        row_gap = np.diff(row_t)
+        # Rhythm per interval, from the gaps between consecutive rows (gaps long enough to be breaks excluded):
+        # burst = mean instantaneous row rate / mean row rate (1 for an even rhythm, up to 2 for bursts between
+        # rests); irregularity = mean |log2| of the ratio of consecutive gaps (0 for one snap, 0.58 for 1/4 <-> 1/6).
+        row_gap = np.maximum(np.diff(row_t), MIN_GAP_MS)
+        row_bin = (row_t[1:] // BIN_MS).astype(np.int64)
+        live = row_gap < BREAK_MS
+        inst = np.bincount(row_bin[live], 1000.0 / row_gap[live], minlength=self.n_bins)
+        n_live = np.bincount(row_bin[live], minlength=self.n_bins)
+        inst = np.divide(inst, n_live, out=np.zeros(self.n_bins), where=n_live > 0)  # (B,) mean rows /s locally
+        row_rate = np.bincount((row_t // BIN_MS).astype(np.int64), minlength=self.n_bins) * (1000.0 / BIN_MS)
+        self.burst = np.clip(np.divide(inst, row_rate, out=np.ones(self.n_bins), where=row_rate > 0), 1.0, 2.0)
+        self.trill_roll = self._trill_roll_share(row_t)
         if n_rows >= 3:
-            g1, g2 = np.maximum(row_gap[:-1], MIN_GAP_MS), np.maximum(row_gap[1:], MIN_GAP_MS)
+            g1, g2 = row_gap[:-1], row_gap[1:]
             change = np.minimum(np.abs(np.log2(g2 / g1)), 1.0)
-            live = np.maximum(g1, g2) < 4 * BIN_MS / 2  # no part of a break
+            live = np.maximum(g1, g2) < BREAK_MS
             bins = (row_t[2:] // BIN_MS).astype(np.int64)
             num = np.bincount(bins[live], change[live], minlength=self.n_bins)
             den = np.bincount(bins[live], minlength=self.n_bins)
             self.irregularity = np.divide(num, den, out=np.zeros(self.n_bins), where=den > 0)
         else:
             self.irregularity = np.zeros(self.n_bins)
+
+    def _trill_roll_share(self, row_t: np.ndarray) -> np.ndarray:
+        """Share of each interval's rows that end a trill (ABAB) or a roll (three single notes stepping one column
+        the same way), (B,). A random 4K stream scores about 0.2, a 1234 roll 0.5, a trill 1."""
+        single = self.row_class == 0
+        first_col = self.cols[_segment_starts(self.rows)]
+        # Chords get unique far-apart codes, so no trill or roll runs through them.
+        seq = np.where(single, first_col, -100 * (np.arange(len(single)) + 1))
+        flag = np.zeros(len(seq), dtype=bool)
+        if len(seq) >= 4:
+            a, b, c, d = seq[3:], seq[2:-1], seq[1:-2], seq[:-3]  # rows i, i-1, i-2, i-3
+            trill = (a == c) & (b == d) & (a != b)
+            step = a - b
+            roll = (np.abs(step) == 1) & (b - c == step)
+            flag[3:] = trill | roll
+        bins = (row_t // BIN_MS).astype(np.int64)
+        rows = np.bincount(bins, minlength=self.n_bins)
+        return np.divide(np.bincount(bins, flag, minlength=self.n_bins), rows, out=np.zeros(self.n_bins),
+                         where=rows > 0)
 
     def _points(self) -> None:
         """Notes per (hand, interval): the points MinaCalc's chisel weighs each interval's strain by."""
@@ -266,12 +295,10 @@ class _Strains:
         strain = np.bincount(idx, weight, minlength=3 * self.n_bins).reshape(3, self.n_bins)[: self.n_hands]
         strain = strain * (1000.0 / BIN_MS)
         if skillset == "technical":
-            burst = np.bincount(idx, 1000.0 / self.hit_gap, minlength=3 * self.n_bins)
-            count = np.bincount(idx, minlength=3 * self.n_bins)
-            burst = burst.reshape(3, self.n_bins)[: self.n_hands]
-            count = count.reshape(3, self.n_bins)[: self.n_hands] * (1000.0 / BIN_MS)
-            ratio = np.clip(np.divide(burst, count, out=np.ones_like(burst), where=count > 0), 1.0, 2.0)
-            strain = strain * ratio**TECH_BURST * (1.0 + TECH_MIX * self.irregularity)
+            strain = strain * self.burst**TECH_BURST * (1.0 + TECH_MIX * self.irregularity)
+            strain = strain * (1.0 + TECH_TRILL_ROLL * self.trill_roll)
+        elif skillset == "stream":
+            strain = strain * (1.0 - STREAM_TRILL_ROLL_CUT * self.trill_roll)
         strain = strain * (1.0 + HOLD_BONUS * self.held)
         return _smooth3(strain)
 
@@ -285,12 +312,12 @@ class _Strains:
         gap = np.maximum(gap, MIN_GAP_MS)
         prev = np.r_[np.inf, gap[:-1]]
         prev[np.r_[True, ~same]] = np.inf
+        # Mean of the last two gaps: a lone minijack after a long gap counts less than a sustained jack.
         local = np.where(np.isfinite(prev), (gap + prev) / 2.0, gap)
-        # A lone minijack (previous gap long) counts as the mean, which the long gap slows down.
-        local = np.minimum(local, 2.0 * gap) if False else local
         strain = np.zeros(len(t))
         strain[order] = JACK_SPEED_WEIGHT * 1000.0 / local
-        return strain
+        # A column repeat with other rows between (a finger's turn in a stream) is no jack: it counts less.
+        return strain * np.where(self.note_jack > 0, 1.0, JACK_UNJACKED)
 
 
 # ------------------------------------------------------------------------------------------- public API
@@ -319,26 +346,35 @@ def skillset_ratings(chart: ManiaChart, *, rate: float = 1.0) -> dict[str, float
     raw["jackspeed"] = _chisel(s.jack(), np.ones(len(s.t)))
     raw["stamina"] = _stamina(raw, dens)
 
-    scale = MSD_PER_UNIT * _ramp(s.duration_s, *SHORT_CHART_S[:1], SHORT_CHART_MIN, SHORT_CHART_S[1], 1.0)
+    short_factor = float(np.interp(s.duration_s, SHORT_CHART_S, (SHORT_CHART_MIN, 1.0)))
+    scale = MSD_PER_UNIT * short_factor
     out = {name: raw[name] * scale for name in SKILLSETS}
     return {"overall": max(out.values()), **out}
 
 
 def _stamina(raw: dict[str, float], dens: dict[str, np.ndarray]) -> float:
-    """Stamina: the main density skillset scaled by how sustained its hardest multi-minute stretch is."""
+    """Stamina: the main density skillset scaled by how sustained its hardest multi-minute stretch is.
+
+    rho = mean strain of the hardest ``STAMINA_WINDOW_S`` stretch / mean strain of the hardest ``PEAK_WINDOW_S``
+    stretch (both on the strain of the harder hand in each interval; a chart shorter than a window counts as
+    padded with silence), so 1 for a chart that stays at its peak for minutes and small for a short burst.
+    """
     main = max(("stream", "jumpstream", "handstream", "technical"), key=raw.__getitem__)
-    peak = raw[main]
-    if peak <= 0:
+    per_bin = dens[main].max(axis=0)  # (B,) harder hand in each interval
+    peak = _hardest_stretch(per_bin, PEAK_WINDOW_S)
+    if raw[main] <= 0 or peak <= 0:
         return 0.0
-    per_bin = dens[main].max(axis=0)  # (B,) hardest hand in each interval
-    window = int(round(STAMINA_WINDOW_S * 1000.0 / BIN_MS))
+    rho = _hardest_stretch(per_bin, STAMINA_WINDOW_S) / peak
+    return raw[main] * (STAMINA_BASE + STAMINA_GAIN * rho)
+
+
+def _hardest_stretch(per_bin: np.ndarray, seconds: float) -> float:
+    """Highest mean of ``per_bin`` over any run of ``seconds`` (zeros beyond the chart's ends)."""
+    window = max(int(round(seconds * 1000.0 / BIN_MS)), 1)
     csum = np.r_[0.0, np.cumsum(per_bin)]
     if len(per_bin) <= window:
-        sustained = csum[-1] / window
-    else:
-        sustained = float(np.max(csum[window:] - csum[:-window])) / window
-    rho = min(sustained / peak, 1.0)
-    return peak * (STAMINA_BASE + STAMINA_GAIN * rho)
+        return float(csum[-1]) / window
+    return float(np.max(csum[window:] - csum[:-window])) / window
 
 
 def pattern_flags(ratings: dict[str, float]) -> dict[str, bool]:

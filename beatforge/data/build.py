@@ -211,7 +211,7 @@ def _mania_source(src, opts, cache, audio_memo, records, skipped, rejected) -> N
         if opts.audio != "none":
             key = tuple(str(a) for a in m.audio)
             if key not in audio_memo:
-                audio_memo[key] = _audio_features(chart, cache)
+                audio_memo[key] = _audio_features(chart, cache, opts.out)
             got = audio_memo[key]
             if isinstance(got, str):
                 if opts.audio == "required":
@@ -249,7 +249,7 @@ def _mania_source(src, opts, cache, audio_memo, records, skipped, rejected) -> N
         })
 
 
-def _audio_features(chart, cache) -> dict | str:
+def _audio_features(chart, cache, out: Path) -> dict | str:
     """The cached spectrogram of the chart's audio, or the reason there is none."""
     from beatforge.constants import HOP_LENGTH, SAMPLE_RATE
 
@@ -264,7 +264,7 @@ def _audio_features(chart, cache) -> dict | str:
         return f"audio: {_reason(exc)}"
     return {
         "hash": digest,
-        "mel_file": cache.relative_path(digest) if hasattr(cache, "relative_path") else None,
+        "mel_file": cache.path(digest).relative_to(out).as_posix(),
         "audio_seconds": round(mel.shape[1] * HOP_LENGTH / SAMPLE_RATE, 3),
         "mel_frames": int(mel.shape[1]),
     }
