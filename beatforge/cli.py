@@ -20,10 +20,13 @@ EXIT_USAGE = 2
 
 # ====================================================================================== analyze
 def _add_analyze(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("analyze", help="print a chart's features ('chart to prompt'): SR, skillsets, LN ratio ...",
-                       description="Measure a chart of any supported game: key count, notes, long notes, BPM, "
-                                   "drain time, osu! star rating, the seven skillsets and overall (MSD scale), map "
-                                   "type and dominant patterns.")
+    p = sub.add_parser(
+        "analyze",
+        help="print a chart's features ('chart to prompt'): SR, skillsets, LN ratio ...",
+        description="Measure a chart of any supported game: key count, notes, long notes, BPM, "
+        "drain time, osu! star rating, the seven skillsets and overall (MSD scale), map "
+        "type and dominant patterns.",
+    )
     p.add_argument("chart", type=Path, help=".osu, .osz, .qua, .qp, .sm, .ssc, Frets on Fire folder / notes.mid, .json")
     p.add_argument("--difficulty", help="difficulty name, for a file or archive holding several charts")
     p.add_argument("--index", type=int, help="chart index, for a file or archive holding several charts")
@@ -39,7 +42,9 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
     if not 0.25 <= args.rate <= 4.0:
         raise BeatforgeError(f"--rate {args.rate}: must be between 0.25 and 4")
-    charts = load_charts(args.chart) if args.all else [load_chart(args.chart, index=args.index, version=args.difficulty)]
+    charts = (
+        load_charts(args.chart) if args.all else [load_chart(args.chart, index=args.index, version=args.difficulty)]
+    )
     reports = [analyze(c, rate=args.rate) for c in charts]
     if args.json:
         payload = [r.to_dict() for r in reports]
@@ -51,9 +56,12 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
 # ====================================================================================== convert
 def _add_convert(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("convert", help="turn any supported chart into an osu!mania .osu (or a whole .osz)",
-                       description="Write an osu!mania .osu with its audio beside it, or an .osz with every chart "
-                                   "of the source and the audio (-o OUT.osz).")
+    p = sub.add_parser(
+        "convert",
+        help="turn any supported chart into an osu!mania .osu (or a whole .osz)",
+        description="Write an osu!mania .osu with its audio beside it, or an .osz with every chart "
+        "of the source and the audio (-o OUT.osz).",
+    )
     p.add_argument("chart", type=Path)
     p.add_argument("-o", "--output", type=Path, required=True, help="OUT.osu or OUT.osz")
     p.add_argument("--difficulty", help="difficulty name (default for .osu: the chart with the most notes)")
@@ -89,11 +97,14 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 def _add_dataset(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dataset", help="build training datasets from song folders")
     dsub = p.add_subparsers(dest="dataset_cmd", required=True, metavar="{build}")
-    b = dsub.add_parser("build", help="walk song folders and write a dataset directory",
-                        description="Read osu! (.osu/.osz), Quaver (.qua/.qp), StepMania (.sm/.ssc) and Frets on Fire "
-                                    "(song.ini + notes.mid) charts, keep those matching the filters, and write one "
-                                    "array per chart, one spectrogram per song, and an index with a by-song split. "
-                                    "Re-running continues an interrupted build.")
+    b = dsub.add_parser(
+        "build",
+        help="walk song folders and write a dataset directory",
+        description="Read osu! (.osu/.osz), Quaver (.qua/.qp), StepMania (.sm/.ssc) and Frets on Fire "
+        "(song.ini + notes.mid) charts, keep those matching the filters, and write one "
+        "array per chart, one spectrogram per song, and an index with a by-song split. "
+        "Re-running continues an interrupted build.",
+    )
     b.add_argument("--songs", type=Path, action="append", required=True, help="a song folder (repeatable)")
     b.add_argument("--mode", default="mania", choices=["mania", "standard"])
     b.add_argument("--keys", type=int, action="append", help="keep only this key count (repeatable)")
@@ -101,11 +112,18 @@ def _add_dataset(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--min-id", type=int, help="keep osu! charts whose beatmap set ID is at least N")
     b.add_argument("--ids", type=Path, help="file of osu! beatmap IDs to keep (one per line, # comments)")
     b.add_argument("--status", help="keep osu! charts of these rank statuses, e.g. ranked,loved (needs --status-file)")
-    b.add_argument("--status-file", type=Path,
-                   help="lines 'SET_ID STATUS' (Mug Diffusion's format): .osu files do not record rank status")
-    b.add_argument("--audio", default=None, choices=["required", "optional", "none"],
-                   help="mania: reject charts without audio (required, the default), keep them (optional, e.g. for "
-                        "the chart VAE), or skip audio entirely (none). Standard datasets default to none.")
+    b.add_argument(
+        "--status-file",
+        type=Path,
+        help="lines 'SET_ID STATUS' (Mug Diffusion's format): .osu files do not record rank status",
+    )
+    b.add_argument(
+        "--audio",
+        default=None,
+        choices=["required", "optional", "none"],
+        help="mania: reject charts without audio (required, the default), keep them (optional, e.g. for "
+        "the chart VAE), or skip audio entirely (none). Standard datasets default to none.",
+    )
     b.add_argument("--val-fraction", type=float, default=0.1, help="share of songs held out for validation")
     b.add_argument("--workers", type=int, default=0, help="processes (default: one per CPU core)")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -178,7 +196,9 @@ def print_summary(summary, out: Path) -> None:
     splits = ", ".join(f"{k} {v}" for k, v in sorted(summary.kept_by_split.items()))
     games = ", ".join(f"{k} {v}" for k, v in sorted(summary.kept_by_game.items()))
     keys = ", ".join(f"{k}K {v}" for k, v in sorted(summary.kept_by_keys.items()) if k != "-")
-    table.add_row("kept", f"{summary.songs} songs; {splits}; {games}" + (f"; {keys}" if keys else ""), str(summary.kept))
+    table.add_row(
+        "kept", f"{summary.songs} songs; {splits}; {games}" + (f"; {keys}" if keys else ""), str(summary.kept)
+    )
     for reason, n in sorted(summary.skipped.items()):
         table.add_row("skipped (filter)", reason, str(n))
     for reason, n in sorted(summary.rejected.items()):
@@ -189,7 +209,9 @@ def print_summary(summary, out: Path) -> None:
         console.print("rejected charts (first 10):")
         for path, reason in summary.rejected_examples[:10]:
             console.print(f"  {path}: {reason}", markup=False, highlight=False)
-    console.print(f"{summary.units} sources ({summary.units_resumed} already done), {summary.seconds:.1f} s", highlight=False)
+    console.print(
+        f"{summary.units} sources ({summary.units_resumed} already done), {summary.seconds:.1f} s", highlight=False
+    )
 
 
 # ====================================================================================== main

@@ -50,6 +50,7 @@ def build() -> ManiaChart:
 
 
 if __name__ == "__main__":
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "examples" / "synthetic-4k.osu"
+    default = Path(__file__).resolve().parents[1] / "examples" / "synthetic-4k.osu"
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else default
     atomic_write_text(out, write_osu(mania_to_beatmap(build(), audio_filename="")))
     print(f"wrote {out}")

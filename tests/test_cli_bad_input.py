@@ -85,8 +85,10 @@ def make_case(name: str, tmp: Path) -> tuple[list[str], str]:
             zf.writestr("a.osu", b"\0" * (32 << 20))
         return ["analyze", str(tmp / "bomb.osz")], "zip bomb"
     if name == ".sm without a playable chart":
-        (tmp / "x.sm").write_text("#TITLE:x;\n#BPMS:0.000=120.000;\n#NOTES:\n     lights-cabinet:\n     :\n     Easy:\n"
-                                  "     1:\n     0,0,0,0,0:\n1000\n0000\n0000\n0000\n;\n")
+        (tmp / "x.sm").write_text(
+            "#TITLE:x;\n#BPMS:0.000=120.000;\n#NOTES:\n     lights-cabinet:\n     :\n     Easy:\n"
+            "     1:\n     0,0,0,0,0:\n1000\n0000\n0000\n0000\n;\n"
+        )
         return ["analyze", str(tmp / "x.sm")], "dance-single"
     if name == "MIDI with no note track":
         song = tmp / "fof"
@@ -104,9 +106,24 @@ def make_case(name: str, tmp: Path) -> tuple[list[str], str]:
     raise KeyError(name)
 
 
-CASES = ["missing file", "unknown format", "binary garbage", "truncated .osu", "truncated .osz", "zero hit objects",
-         "key count 0", "key count 19", "huge coordinates", "missing audio", "zip-slip .osz", "zip bomb",
-         ".sm without a playable chart", "MIDI with no note track", "0-second audio", "bad --rate"]
+CASES = [
+    "missing file",
+    "unknown format",
+    "binary garbage",
+    "truncated .osu",
+    "truncated .osz",
+    "zero hit objects",
+    "key count 0",
+    "key count 19",
+    "huge coordinates",
+    "missing audio",
+    "zip-slip .osz",
+    "zip bomb",
+    ".sm without a playable chart",
+    "MIDI with no note track",
+    "0-second audio",
+    "bad --rate",
+]
 
 
 @pytest.mark.parametrize("case", CASES)

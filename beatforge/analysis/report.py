@@ -1,4 +1,4 @@
-""""Chart to prompt": everything Mug Diffusion conditions on, measured on one chart.
+""" "Chart to prompt": everything Mug Diffusion conditions on, measured on one chart.
 
 The figures are the ones the diffusion model's prompt features are made of (see
 ``configs/mug/mania_beatmap_features.yaml`` in a later stage): osu! star rating, the seven skillsets and
@@ -85,7 +85,8 @@ def analyze(chart: ManiaChart, *, rate: float = 1.0) -> ChartReport:
 def format_report(r: ChartReport) -> str:
     """A human-readable block for the terminal."""
     lines = [
-        f"{r.artist} - {r.title} [{r.version}]  ({r.source_game}, {r.keys}K)" + (f"  at {r.rate}x" if r.rate != 1 else ""),
+        f"{r.artist} - {r.title} [{r.version}]  ({r.source_game}, {r.keys}K)"
+        + (f"  at {r.rate}x" if r.rate != 1 else ""),
         f"  notes        {r.notes}  (long notes {r.long_notes}, LN ratio {r.ln_ratio:.1%}, map type {r.map_type})",
         f"  BPM          {r.bpm if r.bpm is not None else '-'}"
         + (f"  (all: {', '.join(f'{b:g}' for b in r.bpms)})" if len(r.bpms) > 1 else ""),

@@ -117,8 +117,9 @@ def decode(seq: np.ndarray, template: Beatmap | None = None) -> list[HitObject]:
             i += 1
         elif kind == 2:
             end = seq[i + 1][TIME] if i + 1 < n and int(seq[i + 1][KIND]) == 3 else row[TIME]
-            objects.append(HitObject(x=row[X], y=row[Y], time=row[TIME], type=otype or (SPINNER | NEW_COMBO),
-                                     end_time=end))
+            objects.append(
+                HitObject(x=row[X], y=row[Y], time=row[TIME], type=otype or (SPINNER | NEW_COMBO), end_time=end)
+            )
             i += 2
         elif kind in (4, 5):
             curve = CURVE_NAMES.get(int(row[CURVE]), "B")
@@ -130,9 +131,18 @@ def decode(seq: np.ndarray, template: Beatmap | None = None) -> list[HitObject]:
                 j += 1
             if j < n and 11 <= int(seq[j][KIND]) <= 15:
                 j += 1
-            objects.append(HitObject(x=row[X], y=row[Y], time=row[TIME], type=otype or (SLIDER | NEW_COMBO * (kind - 4)),
-                                     curve_type=curve, curve_points=points, slides=int(row[SLIDES]),
-                                     length=float(row[LENGTH])))
+            objects.append(
+                HitObject(
+                    x=row[X],
+                    y=row[Y],
+                    time=row[TIME],
+                    type=otype or (SLIDER | NEW_COMBO * (kind - 4)),
+                    curve_type=curve,
+                    curve_points=points,
+                    slides=int(row[SLIDES]),
+                    length=float(row[LENGTH]),
+                )
+            )
             i = j
         else:
             raise ChartError(f"hit-object sequence: row {i} has kind {kind} where an object must start")
@@ -146,7 +156,9 @@ def decode(seq: np.ndarray, template: Beatmap | None = None) -> list[HitObject]:
 
 def _copy_sounds(objects: list[HitObject], template: Beatmap) -> None:
     if len(objects) != len(template.hit_objects):
-        raise ChartError(f"{template.path}: sequence has {len(objects)} objects, the template {len(template.hit_objects)}")
+        raise ChartError(
+            f"{template.path}: sequence has {len(objects)} objects, the template {len(template.hit_objects)}"
+        )
     for o, t in zip(objects, template.hit_objects):
         o.hitsound, o.hit_sample, o.edge_sounds, o.edge_sets = t.hitsound, t.hit_sample, t.edge_sounds, t.edge_sets
         if t.curve_raw and o.curve_points == t.curve_points:

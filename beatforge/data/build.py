@@ -77,8 +77,16 @@ class BuildOptions:
     def fingerprint(self) -> str:
         """Options that change what a unit produces: a changed filter invalidates the unit results."""
         payload = json.dumps(
-            [FORMAT_VERSION, self.mode, sorted(self.keys or []), self.min_id, sorted(self.ids or []),
-             sorted(self.status or []), sorted(self.status_by_set.items()), self.audio],
+            [
+                FORMAT_VERSION,
+                self.mode,
+                sorted(self.keys or []),
+                self.min_id,
+                sorted(self.ids or []),
+                sorted(self.status or []),
+                sorted(self.status_by_set.items()),
+                self.audio,
+            ],
             sort_keys=True,
         )
         return hashlib.sha1(payload.encode()).hexdigest()[:12]
@@ -116,8 +124,9 @@ def _mtime_size(path: Path) -> tuple[int, int]:
 
 
 # ====================================================================================== filters
-def _filter_reason(opts: BuildOptions, *, game: str, keys: int | None, set_id: int | None,
-                   map_id: int | None, status: str | None) -> str | None:
+def _filter_reason(
+    opts: BuildOptions, *, game: str, keys: int | None, set_id: int | None, map_id: int | None, status: str | None
+) -> str | None:
     """Why a chart is skipped, or None to keep it. ID and status filters apply to osu! charts only:
     other games' IDs live in other number spaces."""
     if opts.keys and keys is not None and keys not in opts.keys:
@@ -199,8 +208,9 @@ def _mania_source(src, opts, cache, audio_memo, records, skipped, rejected) -> N
     for chart in charts:
         m = chart.meta
         status = m.status or opts.status_by_set.get(m.set_id or -1)
-        reason = _filter_reason(opts, game=m.source_game, keys=chart.keys, set_id=m.set_id, map_id=m.map_id,
-                                status=status)
+        reason = _filter_reason(
+            opts, game=m.source_game, keys=chart.keys, set_id=m.set_id, map_id=m.map_id, status=status
+        )
         if reason:
             skipped[reason] += 1
             continue
@@ -220,33 +230,49 @@ def _mania_source(src, opts, cache, audio_memo, records, skipped, rejected) -> N
             else:
                 audio_info = got
                 if chart.last_ms > (audio_info["audio_seconds"] + 2.0) * 1000.0:
-                    rejected.append([m.path, f"notes run {chart.last_ms / 1000:.1f} s, past the audio's end "
-                                             f"({audio_info['audio_seconds']:.1f} s): wrong audio?"])
+                    rejected.append(
+                        [
+                            m.path,
+                            f"notes run {chart.last_ms / 1000:.1f} s, past the audio's end "
+                            f"({audio_info['audio_seconds']:.1f} s): wrong audio?",
+                        ]
+                    )
                     continue
         chart_id = _chart_id(m.path, m.version, chart.keys)
         notes = np.stack([chart.starts, chart.ends, chart.columns.astype(np.float64)], axis=1)
         ratings = skillset_ratings(chart)
-        records.append({
-            "id": chart_id,
-            "mode": "mania",
-            "path": m.path,
-            "source_game": m.source_game,
-            "song_key": m.song_key or str(Path(m.path.split("::")[0]).parent),
-            "title": m.title, "artist": m.artist, "creator": m.creator, "version": m.version,
-            "set_id": m.set_id, "map_id": m.map_id, "status": status,
-            "keys": chart.keys,
-            "notes": chart.n_notes, "long_notes": chart.n_long, "ln_ratio": round(chart.ln_ratio, 4),
-            "map_type": map_type(chart.ln_ratio),
-            "bpm": chart.main_bpm(), "first_ms": chart.first_ms, "last_ms": chart.last_ms,
-            "drain_seconds": round(chart.drain_seconds, 3),
-            "star_rating": round(star_rating(chart), 4),
-            "skillsets": {k: round(float(v), 3) for k, v in ratings.items() if k != "overall"},
-            "overall": round(float(ratings["overall"]), 3),
-            "chart_file": _save_array(opts.out, chart_id, notes),
-            "audio_hash": audio_info["hash"] if audio_info else None,
-            "mel_file": audio_info["mel_file"] if audio_info else None,
-            "audio_seconds": audio_info["audio_seconds"] if audio_info else None,
-        })
+        records.append(
+            {
+                "id": chart_id,
+                "mode": "mania",
+                "path": m.path,
+                "source_game": m.source_game,
+                "song_key": m.song_key or str(Path(m.path.split("::")[0]).parent),
+                "title": m.title,
+                "artist": m.artist,
+                "creator": m.creator,
+                "version": m.version,
+                "set_id": m.set_id,
+                "map_id": m.map_id,
+                "status": status,
+                "keys": chart.keys,
+                "notes": chart.n_notes,
+                "long_notes": chart.n_long,
+                "ln_ratio": round(chart.ln_ratio, 4),
+                "map_type": map_type(chart.ln_ratio),
+                "bpm": chart.main_bpm(),
+                "first_ms": chart.first_ms,
+                "last_ms": chart.last_ms,
+                "drain_seconds": round(chart.drain_seconds, 3),
+                "star_rating": round(star_rating(chart), 4),
+                "skillsets": {k: round(float(v), 3) for k, v in ratings.items() if k != "overall"},
+                "overall": round(float(ratings["overall"]), 3),
+                "chart_file": _save_array(opts.out, chart_id, notes),
+                "audio_hash": audio_info["hash"] if audio_info else None,
+                "mel_file": audio_info["mel_file"] if audio_info else None,
+                "audio_seconds": audio_info["audio_seconds"] if audio_info else None,
+            }
+        )
 
 
 def _audio_features(chart, cache, out: Path) -> dict | str:
@@ -298,16 +324,30 @@ def _standard_source(src, opts, records, skipped, rejected) -> None:
             rejected.append([bm.path, _reason(exc)])
             continue
         chart_id = _chart_id(bm.path, m.version, 0)
-        records.append({
-            "id": chart_id, "mode": "standard", "path": bm.path, "source_game": "osu",
-            "song_key": m.song_key, "title": m.title, "artist": m.artist, "creator": m.creator,
-            "version": m.version, "set_id": m.set_id, "map_id": m.map_id, "status": status,
-            "objects": len(bm.hit_objects), "datapoints": int(len(seq)),
-            "circle_size": bm.circle_size, "approach_rate": bm.diff("ApproachRate", 5.0),
-            "overall_difficulty": bm.diff("OverallDifficulty", 5.0), "slider_multiplier": bm.slider_multiplier,
-            "star_rating": round(star_rating_of_osu(write_osu(bm), path=bm.path), 4),
-            "chart_file": _save_array(opts.out, chart_id, seq),
-        })
+        records.append(
+            {
+                "id": chart_id,
+                "mode": "standard",
+                "path": bm.path,
+                "source_game": "osu",
+                "song_key": m.song_key,
+                "title": m.title,
+                "artist": m.artist,
+                "creator": m.creator,
+                "version": m.version,
+                "set_id": m.set_id,
+                "map_id": m.map_id,
+                "status": status,
+                "objects": len(bm.hit_objects),
+                "datapoints": int(len(seq)),
+                "circle_size": bm.circle_size,
+                "approach_rate": bm.diff("ApproachRate", 5.0),
+                "overall_difficulty": bm.diff("OverallDifficulty", 5.0),
+                "slider_multiplier": bm.slider_multiplier,
+                "star_rating": round(star_rating_of_osu(write_osu(bm), path=bm.path), 4),
+                "chart_file": _save_array(opts.out, chart_id, seq),
+            }
+        )
 
 
 # ====================================================================================== split
@@ -381,8 +421,14 @@ def build_dataset(opts: BuildOptions, *, progress: bool = True) -> BuildSummary:
 
     from tqdm import tqdm
 
-    bar = tqdm(total=len(units), initial=len(units) - len(todo), unit="song", desc="dataset build",
-               disable=not progress, dynamic_ncols=True)
+    bar = tqdm(
+        total=len(units),
+        initial=len(units) - len(todo),
+        unit="song",
+        desc="dataset build",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
     workers = opts.workers or max(1, os.cpu_count() or 1)
 
     def record(unit: Unit, result: dict) -> None:
@@ -448,12 +494,21 @@ def _reason_class(reason: str) -> str:
     """Group reasons for the summary table (a file name or number inside a message would split them)."""
     lowered = reason.lower()
     for needle, label in (
-        ("missing audio", "missing audio"), ("no audio", "no audio file named"), ("audio:", "unreadable audio"),
-        ("key count", "unsupported key count"), ("zip", "unsafe or corrupt archive"), ("archive", "unsafe or corrupt archive"),
-        ("no notes", "no notes"), ("no hit objects", "no notes"), ("past the audio", "notes past the audio's end"),
-        ("no dance-single", "no supported chart"), ("no note track", "no supported chart"),
-        ("no osu!mania", "no supported chart"), ("no supported", "no supported chart"),
-        ("unknown chart format", "unknown format"), ("unreadable", "corrupt file"),
+        ("missing audio", "missing audio"),
+        ("no audio", "no audio file named"),
+        ("audio:", "unreadable audio"),
+        ("key count", "unsupported key count"),
+        ("zip", "unsafe or corrupt archive"),
+        ("archive", "unsafe or corrupt archive"),
+        ("no notes", "no notes"),
+        ("no hit objects", "no notes"),
+        ("past the audio", "notes past the audio's end"),
+        ("no dance-single", "no supported chart"),
+        ("no note track", "no supported chart"),
+        ("no osu!mania", "no supported chart"),
+        ("no supported", "no supported chart"),
+        ("unknown chart format", "unknown format"),
+        ("unreadable", "corrupt file"),
     ):
         if needle in lowered:
             return label

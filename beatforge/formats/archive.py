@@ -37,8 +37,14 @@ def _checked_infos(path: Path, mtime: float) -> tuple[zipfile.ZipInfo, ...]:
     for info in infos:
         if _is_unsafe(info.filename):
             raise ArchiveError(f"{path}: member '{info.filename}' points outside the archive (zip slip)")
-        if info.compress_size and info.file_size / info.compress_size > MAX_COMPRESSION_RATIO and info.file_size > 1 << 20:
-            raise ArchiveError(f"{path}: member '{info.filename}' compresses {info.file_size / info.compress_size:.0f}:1 (zip bomb?)")
+        if (
+            info.compress_size
+            and info.file_size / info.compress_size > MAX_COMPRESSION_RATIO
+            and info.file_size > 1 << 20
+        ):
+            raise ArchiveError(
+                f"{path}: member '{info.filename}' compresses {info.file_size / info.compress_size:.0f}:1 (zip bomb?)"
+            )
     return infos
 
 

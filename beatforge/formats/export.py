@@ -28,7 +28,9 @@ def safe_name(text: str, fallback: str = "chart") -> str:
 
 def osu_file_name(chart: ManiaChart) -> str:
     m = chart.meta
-    return safe_name(f"{m.artist or 'Unknown'} - {m.title or 'Unknown'} ({m.creator or 'beatforge'}) [{m.version or chart.keys}].osu")
+    return safe_name(
+        f"{m.artist or 'Unknown'} - {m.title or 'Unknown'} ({m.creator or 'beatforge'}) [{m.version or chart.keys}].osu"
+    )
 
 
 def audio_payload(chart: ManiaChart) -> tuple[str, bytes]:
@@ -38,15 +40,19 @@ def audio_payload(chart: ManiaChart) -> tuple[str, bytes]:
         raise AudioError(f"{chart.meta.path}: the chart names no audio file (use --no-audio to write the chart alone)")
     for src in sources:
         if not src.exists():
-            raise AudioError(f"{chart.meta.path}: audio file {src} is missing (use --no-audio to write the chart alone)")
+            raise AudioError(
+                f"{chart.meta.path}: audio file {src} is missing (use --no-audio to write the chart alone)"
+            )
     from beatforge.audio import audio_duration
 
     seconds = audio_duration(list(sources))
     if seconds <= 0:
         raise AudioError(f"{sources[0]}: the audio is 0 seconds long")
     if chart.last_ms > (seconds + 2.0) * 1000.0:
-        raise AudioError(f"{chart.meta.path}: notes run to {chart.last_ms / 1000:.1f} s, past the end of the audio "
-                         f"({seconds:.1f} s): wrong audio file?")
+        raise AudioError(
+            f"{chart.meta.path}: notes run to {chart.last_ms / 1000:.1f} s, past the end of the audio "
+            f"({seconds:.1f} s): wrong audio file?"
+        )
     if len(sources) == 1:
         return "audio" + (sources[0].suffix or ".mp3"), sources[0].read_bytes()
     import soundfile as sf

@@ -39,8 +39,16 @@ def source_of(path: str | Path) -> Source:
     suffix = p.suffix.lower()
     if p.name.lower() in ("notes.mid", "song.ini"):
         return Source(p.parent, "fretsonfire")
-    kinds = {".osu": "osu", ".osz": "osz", ".qua": "qua", ".qp": "qp", ".sm": "stepmania", ".ssc": "stepmania",
-             ".json": "tui", ".mid": "fretsonfire"}
+    kinds = {
+        ".osu": "osu",
+        ".osz": "osz",
+        ".qua": "qua",
+        ".qp": "qp",
+        ".sm": "stepmania",
+        ".ssc": "stepmania",
+        ".json": "tui",
+        ".mid": "fretsonfire",
+    }
     if suffix not in kinds:
         raise ChartError(f"{p}: unknown chart format '{suffix}' (expected one of {', '.join(CHART_SUFFIXES)})")
     return Source(p.parent if suffix == ".mid" else p, kinds[suffix])

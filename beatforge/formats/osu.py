@@ -427,8 +427,14 @@ def beatmap_to_mania(bm: Beatmap, *, audio_dir: Path | None = None, archive: Pat
     )
     meta = beatmap_meta(bm, audio_dir=audio_dir, archive=archive)
     timing = [TimingPoint(tp.time, tp.beat_length, tp.meter) for tp in bm.red_lines() if tp.beat_length > 0]
-    return ManiaChart(keys=_checked_keys(keys, bm.path), starts=starts, ends=ends,
-                      columns=mania_column(xs, max(keys, 1)), timing=timing, meta=meta)
+    return ManiaChart(
+        keys=_checked_keys(keys, bm.path),
+        starts=starts,
+        ends=ends,
+        columns=mania_column(xs, max(keys, 1)),
+        timing=timing,
+        meta=meta,
+    )
 
 
 def _checked_keys(keys: int, path: str) -> int:
@@ -531,8 +537,13 @@ def mania_to_beatmap(chart: ManiaChart, *, audio_filename: str = "audio.mp3", ex
     }
     timing = chart.timing or [TimingPoint(0.0, 500.0, 4)]
     bm.timing_points = [
-        OsuTimingPoint(time=float(round(tp.time)) if abs(tp.time - round(tp.time)) < 1e-6 else tp.time,
-                       beat_length=tp.beat_length, meter=tp.meter, sample_set=1, volume=70)
+        OsuTimingPoint(
+            time=float(round(tp.time)) if abs(tp.time - round(tp.time)) < 1e-6 else tp.time,
+            beat_length=tp.beat_length,
+            meter=tp.meter,
+            sample_set=1,
+            volume=70,
+        )
         for tp in timing
     ]
     xs = column_x(chart.columns, chart.keys)

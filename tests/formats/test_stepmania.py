@@ -64,6 +64,7 @@ def _beat_ms(beat: float) -> float:
     return 28.0 + beat * 60000.0 / 180.0
 
 
+@pytest.mark.data
 def test_mechatribe_charts_match_hand_counts() -> None:
     charts = read_stepmania(_mecha())
     assert [c.meta.path.rsplit("#", 1)[1] for c in charts] == [str(f[0]) for f in MECHA_FACTS]
@@ -84,6 +85,7 @@ def test_mechatribe_charts_match_hand_counts() -> None:
     assert charts[0].meta.creator == "Wyde" and charts[6].meta.creator == "Vin.il"
 
 
+@pytest.mark.data
 def test_mechatribe_counts_against_a_raw_regex_count() -> None:
     """An independent count straight from the text: notes are the 1/2/4/L characters of the note rows."""
     text = _mecha().read_text(encoding="utf-8")
@@ -96,6 +98,7 @@ def test_mechatribe_counts_against_a_raw_regex_count() -> None:
         assert chart.n_notes == raw[i][1]
 
 
+@pytest.mark.data
 def test_mechatribe_long_notes_end_on_their_tails() -> None:
     chart = read_stepmania(_mecha())[0]
     ln = chart.is_long
@@ -225,6 +228,7 @@ def test_garbage_bytes_raise_chart_error(tmp_path: Path) -> None:
         read_stepmania(p)
 
 
+@pytest.mark.data
 def test_truncated_ssc_raises_chart_error(tmp_path: Path) -> None:
     data = _mecha().read_bytes()
     p = tmp_path / "cut.ssc"
@@ -257,3 +261,10 @@ def test_malformed_charts_raise(tmp_path: Path) -> None:
         read_stepmania(_write(tmp_path, _sm("0000\n")))
     with pytest.raises(ChartError, match="cannot read"):
         read_stepmania(tmp_path / "missing.sm")
+
+
+@pytest.mark.data
+def test_dialect_comes_from_the_content(tmp_path: Path) -> None:
+    renamed = tmp_path / "renamed.sm"
+    renamed.write_bytes(_mecha().read_bytes())
+    assert [c.n_notes for c in read_stepmania(renamed)] == [f[4] for f in MECHA_FACTS]
