@@ -62,7 +62,10 @@ def audio_payload(chart: ManiaChart) -> tuple[str, bytes]:
     rate = 44100
     mix = load_audio(list(sources), sr=rate)
     buf = io.BytesIO()
-    sf.write(buf, mix, rate, format="OGG", subtype="VORBIS")
+    # Written in blocks: libsndfile's Vorbis encoder crashes (SIGSEGV) when one write call gets minutes of audio.
+    with sf.SoundFile(buf, "w", rate, 1, format="OGG", subtype="VORBIS") as fh:
+        for i in range(0, len(mix), 1 << 15):
+            fh.write(mix[i : i + (1 << 15)])
     return "audio.ogg", buf.getvalue()
 
 

@@ -46,11 +46,11 @@ import numpy as np
 from beatforge.charts.chart import AudioSource, ChartMeta, ManiaChart, TimingPoint
 from beatforge.errors import ChartError
 
-# Key count of every supported StepsType. dance-couple is read when it is one plain 8-column note block.
+# Key count of every supported StepsType. dance-couple is left out on purpose: it is two 4-panel charts for two
+# players, and read as one 8K chart it asks one player to cover both.
 STYLES: dict[str, int] = {
     "dance-single": 4,
     "dance-double": 8,
-    "dance-couple": 8,
     "dance-solo": 6,
     "pump-single": 5,
     "pump-halfdouble": 6,
@@ -103,36 +103,36 @@ def parse_msd(text: str) -> list[_Value]:
     reading = False
     params: list[str] = []
     buf: list[str] = []  # the current parameter, in pieces
+    line_used = False  # the current parameter's last line has something besides spaces and tabs
     for m in _TOKEN_RE.finditer(text):
         tok = m.group()
         if tok.startswith("//"):
             continue  # comments vanish inside and outside values; the newline after them stays
         if not reading:
             if tok == "#":
-                reading, params, buf = True, [], []
+                reading, params, buf, line_used = True, [], [], False
             continue  # nothing else means anything outside a value (escapes included)
         if tok == "#":
-            current = "".join(buf)
-            line_start = max(current.rfind("\n"), current.rfind("\r")) + 1
-            if current[line_start:].strip(" \t"):
+            if line_used:
                 buf.append(tok)  # not the first thing on its line: an ordinary character
                 continue
             # A '#' opening a line inside a value: the ';' was forgotten. Close the value, open a new one.
-            params.append(current[:line_start].rstrip(" \t\r\n"))
+            params.append("".join(buf).rstrip(" \t\r\n"))
             values.append(_Value(params, True))
-            params, buf = [], []
+            params, buf, line_used = [], [], False
             continue
-        if tok == ":":
+        if tok == ":" or tok == ";":
             params.append("".join(buf))
-            buf = []
-        elif tok == ";":
-            params.append("".join(buf))
-            values.append(_Value(params, True))
-            reading, params, buf = False, [], []
-        elif tok[0] == "\\":
-            buf.append(tok[1:])
-        else:
-            buf.append(tok)
+            buf, line_used = [], False
+            if tok == ";":
+                values.append(_Value(params, True))
+                reading, params = False, []
+            continue
+        if tok[0] == "\\":
+            tok = tok[1:]  # an escaped character is an ordinary one, even # : ; or a newline
+        cut = max(tok.rfind("\n"), tok.rfind("\r"))
+        line_used = bool(tok[cut + 1:].strip(" \t")) or (line_used and cut < 0)
+        buf.append(tok)
     if reading:
         params.append("".join(buf))
         values.append(_Value(params, False))
@@ -656,9 +656,6 @@ def parse_stepmania(data: bytes | str, *, path: str, ssc: bool | None = None,
             skipped_styles.append(block.style or "no style")
             continue
         notes_text = block.notes or ""
-        if block.style == "dance-couple" and "&" in notes_text:
-            skipped_styles.append("dance-couple (per-player note blocks)")
-            continue
         where = f"{path}#{block.index}"
         notes = parse_note_rows(notes_text, keys, where=where)
         if block.own_timing:

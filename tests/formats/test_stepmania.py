@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from beatforge.errors import ChartError
+from beatforge.formats.loader import load_charts
 from beatforge.formats.stepmania import parse_msd, read_stepmania
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -53,8 +54,7 @@ MECHA_FACTS = [
     (6, "pump-single", 5, "pump-single Hard 19", 688, 47, 316),
     (7, "pump-single", 5, "pump-single Medium 13", 610, 70, 316),
     (8, "pump-single", 5, "pump-single Easy 6", 316, 19, 316),
-    (9, "dance-couple", 8, "dance-couple Easy 3", 284, 88, 304),
-    # 10 is dance-threepanel: not a supported style
+    # 9 is dance-couple (two players, 284 notes, 88 holds) and 10 dance-threepanel: not supported styles
     (11, "pump-halfdouble", 6, "pump-halfdouble Medium 11", 375, 64, 312),
 ]
 
@@ -83,6 +83,7 @@ def test_mechatribe_charts_match_hand_counts() -> None:
         assert chart.meta.audio[0].path.name == "Mecha-Tribe Assault.ogg" and chart.meta.audio[0].exists()
         assert chart.meta.preview_ms == pytest.approx(48018.002)
     assert charts[0].meta.creator == "Wyde" and charts[6].meta.creator == "Vin.il"
+    assert [c.n_notes for c in load_charts(MECHA)] == [f[4] for f in MECHA_FACTS]  # the loader dispatches here
 
 
 @pytest.mark.data
