@@ -210,7 +210,9 @@ def print_summary(summary, out: Path) -> None:
         for path, reason in summary.rejected_examples[:10]:
             console.print(f"  {path}: {reason}", markup=False, highlight=False)
     console.print(
-        f"{summary.units} sources ({summary.units_resumed} already done), {summary.seconds:.1f} s", highlight=False
+        f"{summary.units} sources ({summary.units_resumed} already done), {summary.seconds:.1f} s, "
+        f"peak memory {summary.peak_rss_mb:.0f} MB per process",
+        highlight=False,
     )
 
 

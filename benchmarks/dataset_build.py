@@ -15,7 +15,6 @@ Usage: python benchmarks/dataset_build.py [--copies 9] [--workers 2] [--keep DIR
 from __future__ import annotations
 
 import argparse
-import resource
 import shutil
 import sys
 import tempfile
@@ -73,12 +72,6 @@ def make_library(root: Path, copies: int) -> int:
     return n_charts
 
 
-def peak_mb() -> tuple[float, float]:
-    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return me, kids
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--copies", type=int, default=9)
@@ -102,10 +95,9 @@ def main() -> None:
             t0 = time.perf_counter()
             summary = build_dataset(opts, progress=False)
             dt = time.perf_counter() - t0
-            me, kids = peak_mb()
             print(f"{label:<17} {summary.kept} charts kept, {sum(summary.rejected.values())} rejected in {dt:6.1f} s = "
-                  f"{summary.kept / dt:6.1f} charts/s  (peak RSS: main {me:.0f} MB, largest worker {kids:.0f} MB; "
-                  f"{args.workers} workers)")
+                  f"{summary.kept / dt:6.1f} charts/s, peak memory {summary.peak_rss_mb:.0f} MB per process "
+                  f"({args.workers} workers)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -163,7 +163,19 @@ def process_unit(unit: Unit, opts: BuildOptions) -> dict:
         except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
             # A reader bug or an unforeseen quirk must not stop a 10,000-song build: record it.
             rejected.append([str(src.path), f"unreadable ({type(exc).__name__}: {exc})"])
-    return {"records": records, "skipped": dict(skipped), "rejected": rejected}
+    return {"records": records, "skipped": dict(skipped), "rejected": rejected, "peak_rss_mb": _peak_rss_mb()}
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (MB), or 0 where the platform cannot tell (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return 0.0
+    import sys
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(rss / (1 << 20) if sys.platform == "darwin" else rss / 1024, 1)
 
 
 def _reason(exc: BeatforgeError) -> str:
@@ -385,14 +397,12 @@ class BuildSummary:
     units: int = 0
     units_resumed: int = 0
     seconds: float = 0.0
+    peak_rss_mb: float = 0.0  # the largest of the main process and every worker (this run's units only)
 
 
 def _worker_init() -> None:
     # Ctrl-C goes to the parent, which stops the pool; workers must not print their own tracebacks.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    import torch  # noqa: F401  (imported lazily by some readers; keep threads from oversubscribing)
-
-    torch.set_num_threads(1)
 
 
 def build_dataset(opts: BuildOptions, *, progress: bool = True) -> BuildSummary:
@@ -486,6 +496,8 @@ def build_dataset(opts: BuildOptions, *, progress: bool = True) -> BuildSummary:
     summary.rejected = dict(rejected)
     summary.rejected_examples = examples
     summary.seconds = round(time.perf_counter() - start, 2)
+    fresh = [results[u.key].get("peak_rss_mb", 0.0) for u in todo if u.key in results]
+    summary.peak_rss_mb = max([_peak_rss_mb(), *fresh])
     atomic_write_text(opts.out / SUMMARY_NAME, json.dumps(summary.__dict__, indent=2))
     return summary
 

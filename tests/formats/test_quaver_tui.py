@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from beatforge.errors import ArchiveError, ChartError
+from beatforge.formats.archive import member_names, read_member
 from beatforge.formats.loader import load_charts
 from beatforge.formats.quaver import parse_qua, read_qp, read_qua
 from beatforge.formats.tuijson import read_tui_json
@@ -97,3 +98,30 @@ def test_quaver_sorted_output() -> None:
         "Mode: Keys4\nHitObjects:\n- StartTime: 50\n  Lane: 2\n- StartTime: 10\n  Lane: 3\n", path="x.qua"
     )
     assert np.all(np.diff(chart.starts) >= 0)
+
+
+@pytest.mark.data
+def test_fast_hit_object_path_equals_yaml() -> None:
+    """The regex reader of the HitObjects block gives exactly what a full YAML parse gives, on every real .qua."""
+    import yaml
+
+    from beatforge.formats import quaver
+
+    texts = [p.read_text(encoding="utf-8-sig") for p in need_data("songs", "quaver", "PrincessOfWinter").glob("*.qua")]
+    for qp in need_data("songs", "quaver").glob("*.qp"):
+        texts += [read_member(qp, n).decode("utf-8-sig") for n in member_names(qp) if n.endswith(".qua")]
+    assert len(texts) == 23
+    for text in texts:
+        text = text.replace("\r\n", "\n")  # as parse_qua does (the Umami files are CRLF)
+        fast = quaver._fast_hit_objects(text)
+        assert fast is not None
+        objs = yaml.safe_load(text)["HitObjects"]
+        np.testing.assert_array_equal(fast[1], [o.get("StartTime", 0) for o in objs])
+        np.testing.assert_array_equal(fast[2], [o["Lane"] for o in objs])
+        np.testing.assert_array_equal(fast[3], [o.get("EndTime") or np.nan for o in objs])
+        assert yaml.safe_load(fast[0])["Mode"] == yaml.safe_load(text)["Mode"]
+
+
+def test_fast_path_falls_back_for_flow_style() -> None:
+    chart = parse_qua("Mode: Keys4\nHitObjects:\n- {StartTime: 5, Lane: 2, EndTime: 90}\n", path="flow.qua")
+    assert chart.n_notes == 1 and chart.n_long == 1 and chart.columns[0] == 1
