@@ -12,7 +12,9 @@ channels       name            content
 ``2K:3K``      is_holding      1 for a long note's frames after its start frame, up to and
                                including its end frame (never at the start frame itself, unless
                                the previous long note of the column ends there)
-``3K:4K``      end_offset      where in the end frame the long note ends, in [0, 1]
+``3K:4K``      end_offset      where in the end frame the long note ends, in [0, 1]; for a long
+                               note that starts and ends in one frame (shorter than a frame), its
+                               end offset sits in the start frame, after the start offset
 =============  ==============  ==================================================================
 
 Column ``c`` of the chart is row ``c`` of each block. To serve every key count with one model,
@@ -27,12 +29,17 @@ What the layout cannot hold (all counted in :class:`EncodeStats`, never silently
 * a note starting while an earlier long note of its column is still held (a broken chart): the
   later note is dropped (``overlapping``). The rule is "starts before the largest end of any
   earlier note of the column", which equals keeping the first except in nested broken cases;
-* a long note that starts and ends in one frame (shorter than a frame, e.g. a 40 ms "mini LN"):
-  there is no hold frame to mark it, so it comes back as a tap (``ln_collapsed``);
+* a long note that starts and ends in one frame (shorter than a frame, e.g. a 40 ms "mini LN") has no
+  hold frame to mark it: Mug Diffusion's layout turns it into a tap. Here its end offset is written in
+  the start frame instead (a tap leaves that channel 0, and an end lies after its start), so it comes
+  back whole. Only when that slot is taken (an earlier long note of the column ends in the same frame)
+  does it come back as a tap (``ln_collapsed``);
 * notes outside the window ``[0, T)`` are dropped (``outside``); a long note crossing the window end
   is cut at the last frame with end offset 1 (``ln_cut``).
 
 Decoding (:func:`decode`) thresholds is_start / is_holding (``> threshold``, or ``> 0`` for logits);
+a start whose own frame is not held and whose end offset exceeds its start offset by more than
+``SHORT_LN_MIN`` of a frame is a long note ending in that frame;
 a start followed by a run of at least one holding frame is a long note, which ends at the last frame
 of that run, or at the column's next start frame if the run reaches it (that frame holds both the end
 of one note and the start of the next; the end is then kept no later than the next start). Offsets
@@ -52,6 +59,10 @@ import numpy as np
 from beatforge.charts.chart import ChartMeta, ManiaChart
 from beatforge.constants import FRAME_MS, MAX_KEYS, MIN_KEYS
 from beatforge.errors import ChartError
+
+# A start whose end offset (in its own, unheld frame) exceeds its start offset by more than this share of a
+# frame is a sub-frame long note; below it (2.3 ms at 46 ms frames), noise in a generated tensor is a tap.
+SHORT_LN_MIN = 0.05
 
 __all__ = [
     "EncodeStats",
@@ -78,7 +89,8 @@ class EncodeStats:
         outside: notes starting before frame 0 or at/after frame T (dropped).
         collided: notes dropped because an earlier note of the same column starts in the same frame.
         overlapping: notes dropped because they start inside an earlier long note of the same column.
-        ln_collapsed: long notes whose start and end share a frame; they decode as taps.
+        ln_collapsed: sub-frame long notes whose start frame already holds another long note's end; they decode
+            as taps.
         ln_cut: long notes crossing the window end, cut at the last frame with end offset 1.
         n_frames: T.
         last_frame: last frame carrying a start or a long-note end (-1 when nothing is encoded).
@@ -185,8 +197,8 @@ def encode_with_stats(
     cut = is_ln & (e_frame >= t_len)
     e_frame = np.where(cut, t_len - 1, e_frame)
     e_off = np.where(cut, 1.0, e_off)
-    collapsed = is_ln & (e_frame <= f)
-    ln = is_ln & ~collapsed
+    short = is_ln & (e_frame <= f)
+    ln = is_ln & ~short
     c_ln, f_ln, ef_ln = c[ln], f[ln], e_frame[ln]
     if len(c_ln):
         # Holding frames f+1 .. e inclusive, one +1/-1 pair per long note and a running sum per column.
@@ -195,6 +207,15 @@ def encode_with_stats(
         np.add.at(diff, (c_ln, ef_ln + 1), -1)
         out[2 * k : 3 * k] = (np.cumsum(diff[:, :t_len], axis=1) > 0).astype(np.float32)
         out[3 * k + c_ln, ef_ln] = e_off[ln].astype(np.float32)
+    # Sub-frame long notes: the end offset goes into the start frame, unless an earlier long note of the
+    # column ends in that frame (it is held there and owns the slot).
+    c_sh, f_sh = c[short], f[short]
+    free = (out[2 * k + c_sh, f_sh] == 0) & (out[3 * k + c_sh, f_sh] == 0)
+    out[3 * k + c_sh[free], f_sh[free]] = np.maximum(e_off[short][free], so[short][free] + SHORT_LN_MIN).astype(
+        np.float32
+    )
+    collapsed = np.zeros_like(short)
+    collapsed[np.flatnonzero(short)[~free]] = True
 
     last_frame = -1
     if len(f):
@@ -339,6 +360,11 @@ def decode(
             nxt_time = np.r_[times[1:], np.inf][is_ln]
             end_t = np.where(nxt_same, np.minimum(end_t, nxt_time), end_t)
             ends[is_ln] = end_t
+        # Sub-frame long notes: no held frame after the start, none at it, the end offset after the start offset.
+        own = hold_flat[flat_start]
+        f_off = e_off[cols, frames]
+        sub = ~is_ln & ~own & (f_off > s_off[cols, frames] + SHORT_LN_MIN)
+        ends[sub] = (frames[sub] + f_off[sub]) * frame_ms + offset_ms
     return ManiaChart(keys=k, starts=times, ends=ends, columns=cols.astype(np.int64), meta=meta or ChartMeta())
 
 
