@@ -138,3 +138,28 @@ def test_missing_audio_is_a_rejection(tmp_path: Path) -> None:
     summary = build_dataset(BuildOptions(songs=[need_data("mania")], out=out, workers=1), progress=False)
     # 4869637.osu names no audio file at all; the other nine name one that is not there
     assert summary.kept == 0 and summary.rejected == {"missing audio": 9, "no audio file named": 1}
+
+
+@pytest.mark.data
+def test_interrupted_build_continues(tmp_path: Path, monkeypatch) -> None:
+    """Ctrl-C half-way leaves the finished sources recorded; the same command then does only the rest."""
+    import beatforge.data.build as build
+
+    songs = need_data("songs", "quaver")
+    opts = BuildOptions(songs=[songs], out=tmp_path / "ds", workers=1)
+    real, calls = build.process_unit, []
+
+    def interrupted(unit, o):
+        calls.append(unit.key)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(unit, o)
+
+    monkeypatch.setattr(build, "process_unit", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build_dataset(opts, progress=False)
+    assert not (tmp_path / "ds" / "index.jsonl").exists()
+    monkeypatch.setattr(build, "process_unit", real)
+    summary = build_dataset(opts, progress=False)
+    assert summary.units == 3 and summary.units_resumed == 1
+    assert summary.kept == 23  # 6 + 8 + 9 Quaver charts
