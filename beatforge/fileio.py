@@ -41,3 +41,37 @@ def atomic_write_bytes(target: str | Path, data: bytes) -> None:
 
 def atomic_write_text(target: str | Path, text: str, encoding: str = "utf-8") -> None:
     atomic_write_bytes(target, text.encode(encoding))
+
+
+def read_bounded(path: str | Path, *, max_bytes: int, what: str) -> bytes:
+    """A chart file's bytes, refusing files too large to be one (``what`` names the kind in the message).
+
+    Raises:
+        ChartError: the file cannot be read or is larger than ``max_bytes``.
+    """
+    from beatforge.errors import ChartError
+
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > max_bytes:
+            raise ChartError(f"{p}: {size >> 20} MiB is too large for {what}")
+        return p.read_bytes()
+    except OSError as exc:
+        raise ChartError(f"{p}: cannot read ({exc.strerror or exc})") from None
+
+
+def decode_text(data: bytes, *, path: str, what: str) -> str:
+    """Chart text: UTF-8 (with or without BOM), else Latin-1 (old files in a legacy code page are still text).
+
+    Raises:
+        ChartError: the data is binary (a NUL byte near the start), i.e. not ``what`` at all.
+    """
+    from beatforge.errors import ChartError
+
+    if b"\x00" in data[:4096]:
+        raise ChartError(f"{path}: not {what} (binary data)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")

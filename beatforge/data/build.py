@@ -187,6 +187,24 @@ def _chart_id(path: str, version: str, keys: int) -> str:
     return hashlib.sha1(f"{path}\x00{version}\x00{keys}".encode()).hexdigest()[:16]
 
 
+def _meta_record(chart_id: str, mode: str, m, status: str | None) -> dict:
+    """The index fields every record has, whatever its mode."""
+    return {
+        "id": chart_id,
+        "mode": mode,
+        "path": m.path,
+        "source_game": m.source_game,
+        "song_key": m.song_key or str(Path(m.path.split("::")[0]).parent),
+        "title": m.title,
+        "artist": m.artist,
+        "creator": m.creator,
+        "version": m.version,
+        "set_id": m.set_id,
+        "map_id": m.map_id,
+        "status": status,
+    }
+
+
 def _save_array(out: Path, chart_id: str, arr: np.ndarray) -> str:
     rel = f"charts/{chart_id[:2]}/{chart_id}.npy"
     target = out / rel
@@ -255,18 +273,7 @@ def _mania_source(src, opts, cache, audio_memo, records, skipped, rejected) -> N
         ratings = skillset_ratings(chart)
         records.append(
             {
-                "id": chart_id,
-                "mode": "mania",
-                "path": m.path,
-                "source_game": m.source_game,
-                "song_key": m.song_key or str(Path(m.path.split("::")[0]).parent),
-                "title": m.title,
-                "artist": m.artist,
-                "creator": m.creator,
-                "version": m.version,
-                "set_id": m.set_id,
-                "map_id": m.map_id,
-                "status": status,
+                **_meta_record(chart_id, "mania", m, status),
                 "keys": chart.keys,
                 "notes": chart.n_notes,
                 "long_notes": chart.n_long,
@@ -338,18 +345,7 @@ def _standard_source(src, opts, records, skipped, rejected) -> None:
         chart_id = _chart_id(bm.path, m.version, 0)
         records.append(
             {
-                "id": chart_id,
-                "mode": "standard",
-                "path": bm.path,
-                "source_game": "osu",
-                "song_key": m.song_key,
-                "title": m.title,
-                "artist": m.artist,
-                "creator": m.creator,
-                "version": m.version,
-                "set_id": m.set_id,
-                "map_id": m.map_id,
-                "status": status,
+                **_meta_record(chart_id, "standard", m, status),
                 "objects": len(bm.hit_objects),
                 "datapoints": int(len(seq)),
                 "circle_size": bm.circle_size,
@@ -368,7 +364,9 @@ def split_key(record: dict) -> str:
     falling back to the folder/archive when a chart has no title."""
     title = (record.get("title") or "").strip().lower()
     artist = (record.get("artist") or "").strip().lower()
-    return f"{artist} - {title}" if title else f"folder:{record.get('song_key')}"
+    # The folder's own name, not its full path: the same library must split the same way on every machine.
+    folder = Path(str(record.get("song_key") or "").split("::")[0]).name
+    return f"{artist} - {title}" if title else f"folder:{folder}"
 
 
 def assign_splits(records: list[dict], val_fraction: float) -> None:

@@ -46,6 +46,7 @@ import numpy as np
 
 from beatforge.charts.chart import AudioSource, ChartMeta, ManiaChart, TimingPoint
 from beatforge.errors import ChartError
+from beatforge.fileio import read_bounded
 
 DIFFICULTIES: tuple[tuple[str, int], ...] = (("Easy", 60), ("Medium", 72), ("Hard", 84), ("Expert", 96))
 FRETS = 5
@@ -109,13 +110,7 @@ class _Track:
 def _load_midi(path: Path):
     import mido
 
-    try:
-        size = path.stat().st_size
-        if size > MAX_MIDI_BYTES:
-            raise ChartError(f"{path}: {size >> 20} MiB is too large for a notes.mid")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ChartError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    data = read_bounded(path, max_bytes=MAX_MIDI_BYTES, what="a notes.mid")
     try:
         midi = mido.MidiFile(file=io.BytesIO(data))
     except EOFError:

@@ -21,6 +21,7 @@ import numpy as np
 
 from beatforge.charts.chart import AudioSource, ChartMeta, ManiaChart, TimingPoint
 from beatforge.errors import ChartError
+from beatforge.fileio import decode_text, read_bounded
 
 # Hit-object type bits.
 CIRCLE, SLIDER, NEW_COMBO, SPINNER, HOLD = 1, 2, 4, 8, 128
@@ -34,6 +35,7 @@ _SECTION_RE = re.compile(r"^\[(\w+)\]\s*$")
 _HEADER_RE = re.compile(r"osu file format v(\d+)")
 _MAX_COORD = 131072.0  # osu! clamps positions to +-131072 when reading (lazer's parsing limit)
 _MAX_TIME = 1e9  # about 11.5 days: anything larger is garbage, not a chart
+MAX_OSU_BYTES = 64 << 20  # the largest ranked .osu files are a few MB
 
 
 @dataclass
@@ -194,13 +196,7 @@ def _int(text: str, what: str, path: str) -> int:
 
 
 def _decode(data: bytes, path: str) -> str:
-    if b"\x00" in data[:4096]:
-        raise ChartError(f"{path}: not an .osu text file (binary data)")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # Very old files are sometimes in a legacy code page; they are still text.
-        return data.decode("latin-1")
+    return decode_text(data, path=path, what="an .osu text file")
 
 
 def parse_osu(source: str | bytes | Path, *, path: str = "") -> Beatmap:
@@ -211,11 +207,7 @@ def parse_osu(source: str | bytes | Path, *, path: str = "") -> Beatmap:
     """
     if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and source.endswith(".osu")):
         path = path or str(source)
-        try:
-            data = Path(source).read_bytes()
-        except OSError as exc:
-            raise ChartError(f"{path}: cannot read ({exc.strerror})") from None
-        text = _decode(data, path)
+        text = _decode(read_bounded(source, max_bytes=MAX_OSU_BYTES, what="an .osu file"), path)
     elif isinstance(source, bytes):
         text = _decode(source, path or "<bytes>")
     else:

@@ -16,8 +16,10 @@ import yaml
 
 from beatforge.charts.chart import AudioSource, ChartMeta, ManiaChart, TimingPoint
 from beatforge.errors import ChartError
+from beatforge.fileio import decode_text, read_bounded
 from beatforge.formats.archive import find_member, member_names, read_member
 
+MAX_QUA_BYTES = 64 << 20
 _MODE_RE = re.compile(r"^Keys(\d+)$")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is ~10x faster on 5,000-note files
 _HIT_OBJECTS_RE = re.compile(r"^HitObjects:[ \t]*\n", re.M)
@@ -80,9 +82,7 @@ def parse_qua(data: bytes | str, *, path: str, audio_lookup=None, song_key: str 
         song_key: groups every difficulty of one song.
     """
     if isinstance(data, bytes):
-        if b"\x00" in data[:4096]:
-            raise ChartError(f"{path}: not a .qua text file (binary data)")
-        data = data.decode("utf-8-sig", errors="replace")
+        data = decode_text(data, path=path, what="a .qua text file")
     data = data.replace("\r\n", "\n")
     fast = _fast_hit_objects(data)
     try:
@@ -155,10 +155,7 @@ def _positive(value) -> int | None:
 def read_qua(path: str | Path) -> ManiaChart:
     """A .qua file on disk; its audio is looked up in the same folder."""
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise ChartError(f"{p}: cannot read ({exc.strerror})") from None
+    data = read_bounded(p, max_bytes=MAX_QUA_BYTES, what="a .qua file")
 
     def lookup(name: str) -> AudioSource:
         from beatforge.formats.osu import _find_case_insensitive

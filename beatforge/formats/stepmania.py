@@ -45,6 +45,7 @@ import numpy as np
 
 from beatforge.charts.chart import AudioSource, ChartMeta, ManiaChart, TimingPoint
 from beatforge.errors import ChartError
+from beatforge.fileio import decode_text, read_bounded
 
 # Key count of every supported StepsType. dance-couple is left out on purpose: it is two 4-panel charts for two
 # players, and read as one 8K chart it asks one player to cover both.
@@ -490,12 +491,7 @@ class _ChartBlock:
 
 
 def _decode(data: bytes, path: str) -> str:
-    if b"\x00" in data[:4096]:
-        raise ChartError(f"{path}: not a StepMania simfile (binary data)")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+    return decode_text(data, path=path, what="a StepMania simfile")
 
 
 def _difficulty(text: str) -> str:
@@ -562,13 +558,7 @@ def _find_audio(folder: Path, name: str) -> AudioSource | None:
 def read_stepmania(path: str | Path) -> list[ManiaChart]:
     """Every chart of a supported style in an ``.sm`` / ``.ssc`` file (see the module docstring)."""
     p = Path(path)
-    try:
-        size = p.stat().st_size
-        if size > MAX_SIMFILE_BYTES:
-            raise ChartError(f"{p}: {size >> 20} MiB is too large for a StepMania simfile")
-        data = p.read_bytes()
-    except OSError as exc:
-        raise ChartError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    data = read_bounded(p, max_bytes=MAX_SIMFILE_BYTES, what="a StepMania simfile")
     return parse_stepmania(data, path=str(p), song_dir=p.parent)
 
 
