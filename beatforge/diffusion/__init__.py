@@ -1,0 +1,1 @@
+"""Diffusion math apart from the networks: noise schedule, training loss, samplers."""

@@ -1,0 +1,1 @@
+"""Comparing charts: one-to-one note matching, rhythm F1."""

@@ -1,0 +1,1 @@
+"""Thin LightningModule wrappers ("systems") around the networks in beatforge.models."""

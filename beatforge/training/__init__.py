@@ -1,0 +1,1 @@
+"""Training runs: run directories, checkpoints, resume and fine-tune, the Lightning trainer."""
