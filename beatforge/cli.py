@@ -216,6 +216,18 @@ def print_summary(summary, out: Path) -> None:
     )
 
 
+# ====================================================================================== train
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from beatforge.training.run import add_train_arguments
+
+    p = sub.add_parser("train", help="train or fine-tune a model from YAML configs (python main.py --train ...)",
+                       description="Train from scratch (-b CONFIG), resume a run (-r RUN_DIR or its last.ckpt), or "
+                                   "fine-tune a model file (-b CONFIG -r MODEL_FILE). Extra a.b=value arguments "
+                                   "override config keys.")
+    add_train_arguments(p)
+    p.set_defaults(func=None)
+
+
 # ====================================================================================== main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="beatforge", description="Rhythm-game charts with diffusion models.")
@@ -224,10 +236,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analyze(sub)
     _add_convert(sub)
     _add_dataset(sub)
+    _add_train(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:
+        # Training takes free-form a.b=value overrides, which argparse sub-commands cannot pass through.
+        from beatforge.training.run import main_train
+
+        return main_train(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

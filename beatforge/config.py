@@ -50,8 +50,9 @@ class FirstStageConfig:
     weight_holding: float = 0.5
     weight_end_offset: float = 0.2
     label_smoothing: float = 0.001
-    # Latent scale: z is divided by it before diffusion (stored in the checkpoint once measured).
-    scale_factor: float = 1.0
+    # Latent scale: z is multiplied by it before diffusion. 0 = measure 1/std(z) on the first training batch (the
+    # LDM recipe); the value is stored with the model.
+    scale_factor: float = 0.0
 
 
 @dataclass
@@ -244,33 +245,54 @@ def validate(cfg: Config) -> None:
     need(p.timesteps >= 10, "model.params.timesteps", "must be at least 10")
     need(0 <= p.cond_drop_p < 1, "model.params.cond_drop_p", "must be in [0, 1)")
     dd = p.first_stage_config.ddconfig
-    need(dd.x_channels == 4 * MAX_KEYS, "model.params.first_stage_config.ddconfig.x_channels",
-         f"must be {4 * MAX_KEYS} (4 channels x {MAX_KEYS} padded columns)")
+    need(
+        dd.x_channels == 4 * MAX_KEYS,
+        "model.params.first_stage_config.ddconfig.x_channels",
+        f"must be {4 * MAX_KEYS} (4 channels x {MAX_KEYS} padded columns)",
+    )
     need(len(dd.channel_mult) >= 1, "model.params.first_stage_config.ddconfig.channel_mult", "needs a level")
-    need(dd.middle_channels % dd.num_groups == 0, "model.params.first_stage_config.ddconfig.num_groups",
-         "must divide middle_channels")
+    need(
+        dd.middle_channels % dd.num_groups == 0,
+        "model.params.first_stage_config.ddconfig.num_groups",
+        "must divide middle_channels",
+    )
     u = p.unet_config
-    need(u.in_channels == dd.z_channels, "model.params.unet_config.in_channels",
-         f"must equal the VAE's z_channels ({dd.z_channels})")
-    need(len(u.audio_channels) == len(u.channel_mult), "model.params.unet_config.audio_channels",
-         "needs one entry per channel_mult level")
+    need(
+        u.in_channels == dd.z_channels,
+        "model.params.unet_config.in_channels",
+        f"must equal the VAE's z_channels ({dd.z_channels})",
+    )
+    need(
+        len(u.audio_channels) == len(u.channel_mult),
+        "model.params.unet_config.audio_channels",
+        "needs one entry per channel_mult level",
+    )
     need(u.model_channels % u.num_heads == 0, "model.params.unet_config.num_heads", "must divide model_channels")
     w = p.wave_stage_config
-    need(w.middle_channels % w.num_groups == 0, "model.params.wave_stage_config.num_groups",
-         "must divide middle_channels")
+    need(
+        w.middle_channels % w.num_groups == 0,
+        "model.params.wave_stage_config.num_groups",
+        "must divide middle_channels",
+    )
     d = cfg.data
     need(d.batch_size >= 1, "data.batch_size", "must be at least 1")
     need(d.num_workers >= 0, "data.num_workers", "must be >= 0")
     stride = latent_stride(cfg)
-    need(d.window_frames % (stride * 2 ** (len(u.channel_mult) - 1)) == 0, "data.window_frames",
-         f"must be a multiple of {stride * 2 ** (len(u.channel_mult) - 1)} (VAE x UNet downsampling)")
+    need(
+        d.window_frames % (stride * 2 ** (len(u.channel_mult) - 1)) == 0,
+        "data.window_frames",
+        f"must be a multiple of {stride * 2 ** (len(u.channel_mult) - 1)} (VAE x UNet downsampling)",
+    )
     if d.keys is not None:
         need(all(1 <= k <= MAX_KEYS for k in d.keys), "data.keys", f"key counts must be 1-{MAX_KEYS}")
     a = d.train_augment
     for name in ("mirror_p", "shuffle_p", "rate_p", "feature_dropout_p"):
         need(0 <= getattr(a, name) <= 1, f"data.train_augment.{name}", "must be a probability in [0, 1]")
-    need(len(a.rate) == 2 and 0.25 <= a.rate[0] <= a.rate[1] <= 4, "data.train_augment.rate",
-         "must be [low, high] with 0.25 <= low <= high <= 4")
+    need(
+        len(a.rate) == 2 and 0.25 <= a.rate[0] <= a.rate[1] <= 4,
+        "data.train_augment.rate",
+        "must be [low, high] with 0.25 <= low <= high <= 4",
+    )
     need(cfg.lightning.checkpoint.every_n_train_steps >= 1, "lightning.checkpoint.every_n_train_steps", "must be >= 1")
 
 

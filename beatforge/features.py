@@ -60,7 +60,9 @@ class Feature:
         for i, allowed in enumerate(self.values):
             if _norm(allowed) == key:
                 return i + 1
-        raise FeatureError(f"feature '{self.name}': unknown value {value!r} (allowed: {', '.join(map(str, self.values))})")
+        raise FeatureError(
+            f"feature '{self.name}': unknown value {value!r} (allowed: {', '.join(map(str, self.values))})"
+        )
 
     def value_of(self, local: int) -> Any:
         """The value a slot stands for (its centre, for numeric features); None for 0."""
@@ -111,9 +113,15 @@ class FeatureTable:
             kind = item.get("type")
             if kind not in ("numeric", "bool", "category"):
                 raise FeatureError(f"{where}: feature '{item.get('name')}' has type {kind!r} (numeric, bool, category)")
-            f = Feature(name=str(item["name"]), type=kind, min=float(item.get("min", 0.0)),
-                        max=float(item.get("max", 1.0)), interval=float(item.get("interval", 1.0)),
-                        values=tuple(item.get("values", ())), dropout_p=item.get("dropout_p"))
+            f = Feature(
+                name=str(item["name"]),
+                type=kind,
+                min=float(item.get("min", 0.0)),
+                max=float(item.get("max", 1.0)),
+                interval=float(item.get("interval", 1.0)),
+                values=tuple(item.get("values", ())),
+                dropout_p=item.get("dropout_p"),
+            )
             if kind == "numeric" and not (f.interval > 0 and f.max > f.min):
                 raise FeatureError(f"{where}: feature '{f.name}' needs min < max and interval > 0")
             if kind == "category" and not f.values:
@@ -137,9 +145,13 @@ class FeatureTable:
         local = [f.local_id(values.get(f.name)) for f in self.features]
         return self.offsets + np.asarray(local, dtype=np.int64)
 
-    def null(self) -> np.ndarray:
-        """Every feature unspecified: the classifier-free-guidance null prompt."""
-        return self.offsets.copy()
+    def null(self, ids: np.ndarray | None = None) -> np.ndarray:
+        """The classifier-free-guidance null prompt: every feature unspecified, except those that are never
+        dropped (``dropout_p: 0``, e.g. the key count), which keep their value from ``ids`` when given."""
+        if ids is None:
+            return self.offsets.copy()
+        keep = np.array([f.dropout_p == 0 for f in self.features])
+        return np.where(keep, ids, self.offsets)
 
     def drop(self, ids: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
         """Each feature independently set to unspecified with its own dropout_p, else ``p``."""

@@ -1,0 +1,142 @@
+"""Model files a user may share and receive: safetensors + YAML, and ``model.ckpt`` for the seed guide.
+
+A model directory holds
+
+* ``model.safetensors``: the weights (no code, no pickle);
+* ``model.yaml``: the resolved training config, the feature table, the latent scale, the key counts trained for;
+* ``model.ckpt``: the same weights and metadata as one ``torch.save`` file made only of tensors, dicts, lists,
+  strings and numbers, so ``torch.load(..., weights_only=True)`` reads it (Mug Diffusion's users expect
+  ``models/ckpt/model.ckpt``; beatforge never unpickles anything else).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from beatforge import __version__
+from beatforge.errors import BeatforgeError
+from beatforge.fileio import atomic_write_bytes, atomic_write_text
+
+FORMAT = "beatforge-model/1"
+
+
+class ModelFileError(BeatforgeError):
+    """A model file that cannot be read, or that does not fit the config it is used with."""
+
+
+@dataclass
+class ModelFile:
+    kind: str  # autoencoder | latent_diffusion
+    config: dict[str, Any]
+    state_dict: dict[str, torch.Tensor]
+    meta: dict[str, Any] = field(default_factory=dict)  # feature_table, keys, scale_factor, version, step ...
+    path: str = ""
+
+
+def save_model_dir(out_dir: str | Path, model: ModelFile) -> list[Path]:
+    """Write model.safetensors, model.yaml and model.ckpt into ``out_dir`` (atomically, each)."""
+    from safetensors.torch import save
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict.items()}
+    header = {"format": FORMAT, "kind": model.kind, "beatforge": __version__}
+    atomic_write_bytes(out / "model.safetensors", save(tensors, metadata=header))
+    doc = {**header, "meta": model.meta, "config": model.config}
+    atomic_write_text(out / "model.yaml", yaml.safe_dump(doc, sort_keys=False))
+    buf = io.BytesIO()
+    torch.save({**header, "meta": model.meta, "config": model.config, "state_dict": tensors}, buf)
+    atomic_write_bytes(out / "model.ckpt", buf.getvalue())
+    return [out / "model.safetensors", out / "model.yaml", out / "model.ckpt"]
+
+
+def is_lightning_checkpoint(obj: dict) -> bool:
+    return isinstance(obj, dict) and "state_dict" in obj and ("optimizer_states" in obj or "loops" in obj)
+
+
+def load_model_file(path: str | Path) -> ModelFile:
+    """Read a model file: a model dir, ``model.safetensors`` (with ``model.yaml`` beside it) or ``model.ckpt``.
+
+    Raises:
+        ModelFileError: no such file, not a beatforge model file, or unreadable.
+    """
+    p = Path(path)
+    if p.is_dir():
+        p = p / "model.safetensors" if (p / "model.safetensors").is_file() else p / "model.ckpt"
+    if not p.is_file():
+        raise ModelFileError(f"{p}: no such model file")
+    if p.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        side = p.with_suffix(".yaml")
+        if not side.is_file():
+            raise ModelFileError(f"{p}: its config {side.name} is missing beside it")
+        try:
+            state = load_file(str(p))
+            doc = yaml.safe_load(side.read_text(encoding="utf-8"))
+        except (SafetensorError, OSError, yaml.YAMLError) as exc:
+            raise ModelFileError(f"{p}: unreadable model file ({exc})") from None
+        return _checked(doc, state, str(p))
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError ... for foreign files
+        raise ModelFileError(
+            f"{p}: not a beatforge model file (torch.load with weights_only=True failed: "
+            f"{str(exc).splitlines()[0][:120]})"
+        ) from None
+    if is_lightning_checkpoint(obj):
+        hp = obj.get("hyper_parameters", {})
+        cfg = hp.get("config")
+        if cfg is None:
+            raise ModelFileError(f"{p}: a training checkpoint without a beatforge config")
+        meta = dict(hp.get("meta", {}))
+        meta.setdefault("step", obj.get("global_step"))
+        return _checked(
+            {"format": FORMAT, "kind": cfg["model"]["kind"], "config": cfg, "meta": meta}, obj["state_dict"], str(p)
+        )
+    return _checked(obj, obj.get("state_dict") if isinstance(obj, dict) else None, str(p))
+
+
+def _checked(doc: Any, state: Any, path: str) -> ModelFile:
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(state, dict):
+        raise ModelFileError(f"{path}: not a beatforge model file (format {FORMAT!r} expected)")
+    return ModelFile(
+        kind=str(doc.get("kind")),
+        config=doc.get("config") or {},
+        state_dict=state,
+        meta=doc.get("meta") or {},
+        path=path,
+    )
+
+
+def load_weights(module: torch.nn.Module, state: dict[str, torch.Tensor], *, prefix: str, source: str) -> int:
+    """Copy ``prefix``-ed weights of ``state`` into ``module`` (strictly: every parameter, same shapes).
+
+    Raises:
+        ModelFileError: naming the first missing, unexpected or differently shaped parameter.
+    """
+    own = module.state_dict()
+    theirs = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    missing = sorted(set(own) - set(theirs))
+    extra = sorted(set(theirs) - set(own))
+    if missing or extra:
+        which = f"lacks '{prefix}{missing[0]}'" if missing else f"has an unexpected '{prefix}{extra[0]}'"
+        raise ModelFileError(
+            f"{source}: does not fit this config: the model file {which} "
+            f"({len(missing)} missing, {len(extra)} unexpected): was it made with another config?"
+        )
+    for k, v in own.items():
+        if tuple(theirs[k].shape) != tuple(v.shape):
+            raise ModelFileError(
+                f"{source}: does not fit this config: '{prefix}{k}' has shape {tuple(theirs[k].shape)} "
+                f"in the model file, {tuple(v.shape)} in the config"
+            )
+    module.load_state_dict(theirs, strict=True)
+    return len(theirs)

@@ -1,0 +1,14 @@
+"""Mug Diffusion's training entry point, kept so its guide works as written:
+
+    python main.py --train -b configs/mug/mug_diffusion.yaml --gpus 0,
+    python main.py --train -b configs/mug/finetune_special_style.yaml -r models/ckpt/model.ckpt --gpus 0,
+
+It is ``beatforge train`` (beatforge/training/run.py).
+"""
+
+import sys
+
+from beatforge.training.run import main_train
+
+if __name__ == "__main__":
+    sys.exit(main_train(sys.argv[1:]))
