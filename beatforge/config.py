@@ -30,9 +30,9 @@ class DDConfig:
     padded to 10 columns and the key count is a condition (one model for all key counts)."""
 
     x_channels: int = 4 * MAX_KEYS
-    middle_channels: int = 64
+    middle_channels: int = 32
     z_channels: int = 16
-    channel_mult: list[int] = field(default_factory=lambda: [1, 2, 4, 4])  # len-1 downsamples: 8x in time
+    channel_mult: list[int] = field(default_factory=lambda: [1, 2, 4])  # len-1 downsamples: 4x in time
     num_res_blocks: int = 1
     num_groups: int = 8
     key_embed_dim: int = 32
@@ -75,15 +75,15 @@ class UNetConfig:
 @dataclass
 class WaveStageConfig:
     """The audio encoder over the log-mel spectrogram (Mug Diffusion's ``wave_stage_config``). It downsamples the
-    mel frames (8 per chart frame, 64 per latent step) to the latent's time axis and hands one map per UNet level."""
+    mel frames (8 per chart frame, 32 per latent step) to the latent's time axis and hands one map per UNet level."""
 
     n_freq: int = 128
     middle_channels: int = 128
-    channel_mult: list[int] = field(default_factory=lambda: [1, 1, 1, 1, 2, 2, 2, 4, 4, 4])
+    channel_mult: list[int] = field(default_factory=lambda: [1, 1, 1, 2, 2, 2, 4, 4, 4])
     num_res_blocks: int = 2
     num_groups: int = 32
     num_heads: int = 8
-    attention_levels: list[int] = field(default_factory=lambda: [7, 8, 9])  # levels with self-attention
+    attention_levels: list[int] = field(default_factory=lambda: [6, 7, 8])  # levels with self-attention
     dropout: float = 0.0
     use_checkpoint: bool = False
 

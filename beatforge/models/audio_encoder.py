@@ -19,8 +19,8 @@ from beatforge.constants import MEL_HOPS_PER_FRAME
 from beatforge.models.layers import AttentionBlock1D, Downsample1D, ResBlock1D
 
 # Chart frames per latent step: the chart VAE's time compression (DDConfig's 4 levels, 3 downsamples).
-VAE_TIME_STRIDE = 8
-MEL_HOPS_PER_STEP = MEL_HOPS_PER_FRAME * VAE_TIME_STRIDE  # 64
+VAE_TIME_STRIDE = 4  # the chart VAE's default (configs: first_stage_config.ddconfig.channel_mult)
+MEL_HOPS_PER_STEP = MEL_HOPS_PER_FRAME * VAE_TIME_STRIDE  # 32
 
 
 class AudioEncoder(nn.Module):

@@ -74,8 +74,8 @@ def small() -> Sections:
     cheap in time; the audio encoder keeps two dilated blocks per level, since timing comes from the audio."""
     unet = UNetConfig(model_channels=48, channel_mult=[1, 2, 2, 2], num_res_blocks=1, attention_resolutions=[8],
                       num_heads=4, context_dim=64, audio_channels=[32, 48, 48, 48])
-    wave = WaveStageConfig(middle_channels=32, channel_mult=[1, 1, 1, 1, 1, 2, 2, 2, 2, 2], num_res_blocks=2,
-                           num_groups=8, num_heads=4, attention_levels=[8, 9])
+    wave = WaveStageConfig(middle_channels=32, channel_mult=[1, 1, 1, 1, 2, 2, 2, 2, 2], num_res_blocks=2,
+                           num_groups=8, num_heads=4, attention_levels=[7, 8])
     return unet, wave, CondStageConfig(embed_dim=64)
 
 
@@ -83,8 +83,8 @@ def tiny() -> Sections:
     """About 0.18 M parameters: a few dozen CPU training steps in seconds (smoke tests, pipeline checks)."""
     unet = UNetConfig(model_channels=12, channel_mult=[1, 2, 2, 2], num_res_blocks=1, attention_resolutions=[8],
                       num_heads=2, context_dim=16, audio_channels=[8, 8, 8, 8])
-    wave = WaveStageConfig(middle_channels=8, channel_mult=[1] * 10, num_res_blocks=1, num_groups=4, num_heads=2,
-                           attention_levels=[9])
+    wave = WaveStageConfig(middle_channels=8, channel_mult=[1] * 9, num_res_blocks=1, num_groups=4, num_heads=2,
+                           attention_levels=[8])
     return unet, wave, CondStageConfig(embed_dim=16)
 
 

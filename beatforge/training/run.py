@@ -282,10 +282,6 @@ def run_training(args: argparse.Namespace, overrides: list[str]) -> Path:
     """Plan, build and fit; returns the run directory."""
     import lightning as L
     import torch
-    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
-    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-
-    from beatforge.training.callbacks import LossCurve, RNGState
 
     torch.set_flush_denormal(True)  # 3-10x faster small-model training on CPU (denormals in late training)
     plan = plan_run(args, overrides)
@@ -300,11 +296,25 @@ def run_training(args: argparse.Namespace, overrides: list[str]) -> Path:
         and int(os.environ.get("LOCAL_RANK", 0)) == 0
     )
     run_dir = plan.run_dir
-    if plan.mode == "resume":
-        run_dir = plan.run_dir
-    elif os.environ.get("BEATFORGE_RUN_DIR"):
-        run_dir = Path(os.environ["BEATFORGE_RUN_DIR"])  # DDP children launched by Lightning reuse the parent's dir
+    child = "LOCAL_RANK" in os.environ and "BEATFORGE_RUN_DIR" in os.environ
+    if child and plan.mode != "resume":
+        run_dir = Path(os.environ["BEATFORGE_RUN_DIR"])  # DDP children started by Lightning use the parent's dir
     os.environ["BEATFORGE_RUN_DIR"] = str(run_dir)
+    try:
+        return _fit(plan, args, run_dir, accelerator, devices, n_devices, rank0)
+    finally:
+        if not child:
+            os.environ.pop("BEATFORGE_RUN_DIR", None)
+
+
+def _fit(plan: Plan, args: argparse.Namespace, run_dir: Path, accelerator, devices, n_devices: int, rank0: bool):
+    import lightning as L
+    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    from beatforge.training.callbacks import LossCurve, RNGState
+
+    cfg = plan.cfg
     what = {
         "new": "training from scratch",
         "resume": f"resuming {run_dir} from {plan.ckpt}",

@@ -21,7 +21,7 @@ def _inputs(model: ManiaDenoiser, B: int, L: int, seed: int = 0) -> tuple[torch.
     z = torch.randn(B, 16, L, generator=g)
     t = torch.randint(0, 1000, (B,), generator=g)
     tokens = torch.randint(0, VOCAB, (B, N_FEAT), generator=g)
-    mel = torch.randn(B, model.audio_encoder.conv_in.in_channels, L * 64, generator=g)
+    mel = torch.randn(B, model.audio_encoder.conv_in.in_channels, L * model.mel_hops_per_step, generator=g)
     return z, t, tokens, mel
 
 
@@ -62,11 +62,12 @@ def test_audio_batch_of_one_serves_a_cfg_batch() -> None:
 def test_audio_encoder_map_lengths() -> None:
     wave = WaveStageConfig(middle_channels=8, channel_mult=[1] * 10, num_res_blocks=1, num_groups=4, num_heads=2,
                            attention_levels=[9])
-    enc = AudioEncoder(wave, [4, 8, 8, 16])
+    enc = AudioEncoder(wave, [4, 8, 8, 16], mel_hops_per_step=64)  # Mug's 8x VAE: 64 mel hops per step
     maps = enc(torch.randn(1, 128, 32 * 64))
     assert [tuple(m.shape) for m in maps] == [(1, 4, 32), (1, 8, 16), (1, 8, 8), (1, 16, 4)]
     # Two UNet levels need 6 + 1 downsamples: 8 levels.
-    maps = AudioEncoder(dataclasses.replace(wave, channel_mult=[1] * 8, attention_levels=[7]), [4, 6])(
+    maps = AudioEncoder(dataclasses.replace(wave, channel_mult=[1] * 8, attention_levels=[7]), [4, 6],
+                        mel_hops_per_step=64)(
         torch.randn(1, 128, 8 * 64))
     assert [tuple(m.shape) for m in maps] == [(1, 4, 8), (1, 6, 4)]
 
@@ -76,7 +77,7 @@ def test_bad_level_count_raises(levels: int) -> None:
     wave = WaveStageConfig(middle_channels=8, channel_mult=[1] * levels, num_res_blocks=1, num_groups=4,
                            attention_levels=[])
     with pytest.raises(ValueError, match="needs 9 downsamples"):
-        AudioEncoder(wave, [8, 8, 8, 8])
+        AudioEncoder(wave, [8, 8, 8, 8], mel_hops_per_step=64)
 
 
 def test_bad_shapes_raise(tiny: ManiaDenoiser) -> None:
