@@ -103,14 +103,14 @@ def _now() -> str:
 
 def plan_run(args: argparse.Namespace, overrides: list[str]) -> Plan:
     """Decide what -r means and which config applies; raises BeatforgeError with one clear line."""
-    if args.resume and args.name:
-        raise BeatforgeError("-n/--name cannot be used with -r/--resume (a resumed run keeps its directory)")
     base = list(args.base)
     if args.resume:
         target = Path(args.resume)
         if not target.exists():
             raise BeatforgeError(f"-r {target}: no such file or directory")
         run_dir, ckpt = _resume_target(target)
+        if run_dir is not None and args.name:
+            raise BeatforgeError("-n/--name cannot be used when -r resumes a run (it keeps its directory)")
         if run_dir is not None:
             saved = sorted((run_dir / "configs").glob("*-project.yaml"))
             if not saved:
@@ -405,7 +405,10 @@ def main_train(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="beatforge train", description=__doc__.splitlines()[0])
     add_train_arguments(parser)
     args, unknown = parser.parse_known_args(argv)
-    overrides = [u for u in unknown if "=" in u and not u.startswith("-")]
+    # -b takes any number of values, so "-b a.yaml x.y=1" hands it the override too: move those back.
+    moved = [b for b in args.base if "=" in b and not Path(b).exists()]
+    args.base = [b for b in args.base if b not in moved]
+    overrides = moved + [u for u in unknown if "=" in u and not u.startswith("-")]
     bad = [u for u in unknown if u not in overrides]
     if bad:
         parser.error(f"unrecognized arguments: {' '.join(bad)} (config overrides look like a.b=value)")

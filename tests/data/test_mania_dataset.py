@@ -234,7 +234,7 @@ def test_datamodule_batches(synth, features) -> None:
     assert sum(len(v["index"]) for v in val) == len(dm.val_set)
     limited = ManiaDataModule(full_cfg(synth, max_val_charts=1), features)
     assert [len(v["index"]) for v in limited.val_dataloader()] == [1]
-    with pytest.raises(BeatforgeError, match="multiple of 64"):
+    with pytest.raises(BeatforgeError, match="multiple of 32"):
         ManiaDataModule(full_cfg(synth, window_frames=500), features)
 
 
