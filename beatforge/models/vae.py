@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from beatforge.config import DDConfig, FirstStageConfig
 from beatforge.constants import MAX_KEYS
+from beatforge.models.layers import Downsample1D, Upsample1D
 
 # Logit written into the is_start / is_holding rows of padded columns: sigmoid(-20) ~ 2e-9, "off" by any threshold.
 PAD_LOGIT = -20.0
@@ -108,29 +109,6 @@ class ResBlock(nn.Module):
         return self.skip(x) + h
 
 
-class Downsample(nn.Module):
-    """Stride-2 conv: (B, C, T) -> (B, C, T/2)."""
-
-    def __init__(self, ch: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv1d(ch, ch, 3, stride=2, padding=1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.conv(x)
-
-
-class Upsample(nn.Module):
-    """Nearest x2 then a conv (no transposed-conv checkerboard): (B, C, L) -> (B, C, 2L)."""
-
-    def __init__(self, ch: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv1d(ch, ch, 3, padding=1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
-
-
-# ==================================================================================== encoder / decoder
 class Encoder(nn.Module):
     """(B, 4*MAX_KEYS, T) chart tensor + (B,) keys -> (B, 2*z_channels, T/stride) posterior moments."""
 
@@ -147,7 +125,7 @@ class Encoder(nn.Module):
             for _ in range(dd.num_res_blocks):
                 self.blocks.append(ResBlock(c, c_out, groups=g, key_dim=e, dropout=p))
                 c = c_out
-            self.downs.append(Downsample(c) if i < len(chans) - 1 else nn.Identity())
+            self.downs.append(Downsample1D(c) if i < len(chans) - 1 else nn.Identity())
         self.n_per_level = dd.num_res_blocks
         self.mid = nn.ModuleList([ResBlock(c, c, groups=g, key_dim=e, dropout=p) for _ in range(2)])
         self.norm_out = nn.GroupNorm(g, c)
@@ -182,7 +160,7 @@ class Decoder(nn.Module):
             for _ in range(dd.num_res_blocks + 1):
                 self.blocks.append(ResBlock(c, c_out, groups=g, key_dim=e, dropout=p))
                 c = c_out
-            self.ups.append(Upsample(c) if i > 0 else nn.Identity())
+            self.ups.append(Upsample1D(c) if i > 0 else nn.Identity())
         self.n_per_level = dd.num_res_blocks + 1
         self.norm_out = nn.GroupNorm(g, c)
         self.conv_out = nn.Conv1d(c, dd.x_channels, 3, padding=1)

@@ -271,7 +271,8 @@ def export_model(system, cfg: Config, run_dir: Path, datamodule=None) -> Path:
         state = system.model_state()
         meta["feature_table"] = system.features.to_list()
         meta["scale_factor"] = float(system.scale_factor)
-    keys = sorted(getattr(datamodule, "trained_keys", None) or cfg.data.keys or [])
+    train_set = getattr(datamodule, "train_set", None)
+    keys = sorted({int(r["keys"]) for r in train_set.records} if train_set is not None else cfg.data.keys or [])
     if keys:
         meta["keys"] = [int(k) for k in keys]
     save_model_dir(run_dir / "model", ModelFile(cfg.model.kind, to_dict(cfg), state, meta))
