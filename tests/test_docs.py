@@ -3,7 +3,6 @@ succeeds (lines that point at a user's own library, ``~/...``, are only parsed).
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import shlex
@@ -38,14 +37,11 @@ def test_docs_have_commands() -> None:
 def test_documented_command(doc: str, line: str, monkeypatch, capsys) -> None:
     argv = shlex.split(line)[1:]
     if argv[0] == "train":
-        from beatforge.training.run import add_train_arguments, plan_run
+        from beatforge.training.run import parse_train_args, plan_run
 
-        parser = argparse.ArgumentParser()
-        add_train_arguments(parser)
-        args, rest = parser.parse_known_args(argv[1:])
-        assert all("=" in r for r in rest), rest
+        args, overrides = parse_train_args(argv[1:])
         monkeypatch.chdir(REPO)
-        plan_run(args, rest)  # the configs and overrides load; the training itself is tests/training's job
+        plan_run(args, overrides)  # the configs and overrides load; the training itself is tests/training's job
         return
     build_parser().parse_args(argv)  # every documented flag exists
     if "~" in line:

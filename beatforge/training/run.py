@@ -401,8 +401,8 @@ def _fit(plan: Plan, args: argparse.Namespace, run_dir: Path, accelerator, devic
     return run_dir
 
 
-def main_train(argv: list[str] | None = None) -> int:
-    """Entry point shared by ``python main.py`` and ``beatforge train``."""
+def parse_train_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    """(flags, a.b=value overrides) of a training command line."""
     parser = argparse.ArgumentParser(prog="beatforge train", description=__doc__.splitlines()[0])
     add_train_arguments(parser)
     args, unknown = parser.parse_known_args(argv)
@@ -413,6 +413,12 @@ def main_train(argv: list[str] | None = None) -> int:
     bad = [u for u in unknown if u not in overrides]
     if bad:
         parser.error(f"unrecognized arguments: {' '.join(bad)} (config overrides look like a.b=value)")
+    return args, overrides
+
+
+def main_train(argv: list[str] | None = None) -> int:
+    """Entry point shared by ``python main.py`` and ``beatforge train``."""
+    args, overrides = parse_train_args(argv)
     if not args.train:
         print("nothing to do: --train false")
         return 0
