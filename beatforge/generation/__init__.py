@@ -1,0 +1,1 @@
+"""Generation: charts from songs (osu!mania) and positions from rhythm (osu!standard)."""
