@@ -69,8 +69,22 @@ def audio_payload(chart: ManiaChart) -> tuple[str, bytes]:
     return "audio.ogg", buf.getvalue()
 
 
-def chart_osu_text(chart: ManiaChart, audio_filename: str, extra_tags: str = "") -> str:
-    return write_osu(mania_to_beatmap(chart, audio_filename=audio_filename, extra_tags=extra_tags))
+def chart_osu_text(chart: ManiaChart, audio_filename: str, extra_metadata: dict[str, str] | None = None) -> str:
+    return write_osu(mania_to_beatmap(chart, audio_filename=audio_filename, extra_metadata=extra_metadata))
+
+
+def osu_texts(
+    charts: list[ManiaChart], audio_filename: str, extra_metadata: dict[str, str] | None = None
+) -> dict[str, str]:
+    """{file name: .osu text} for charts of one set; equal names get a " 2", " 3" ... suffix."""
+    texts: dict[str, str] = {}
+    for chart in charts:
+        name = osu_file_name(chart)
+        stem, i = name[:-4], 2
+        while name in texts:
+            name, i = f"{stem} {i}.osu", i + 1
+        texts[name] = chart_osu_text(chart, audio_filename, extra_metadata)
+    return texts
 
 
 def export_osu(chart: ManiaChart, out: str | Path, *, with_audio: bool = True) -> list[Path]:
@@ -87,23 +101,27 @@ def export_osu(chart: ManiaChart, out: str | Path, *, with_audio: bool = True) -
     return written
 
 
-def export_osz(charts: list[ManiaChart], out: str | Path, *, with_audio: bool = True) -> Path:
-    """Write one .osz holding every chart (they must share one song) and the audio once."""
+def export_osz(
+    charts: list[ManiaChart],
+    out: str | Path,
+    *,
+    with_audio: bool = True,
+    audio: tuple[str, bytes] | None = None,
+    extra_metadata: dict[str, str] | None = None,
+) -> Path:
+    """Write one .osz holding every chart (they must share one song) and the audio once.
+
+    ``audio`` (file name, bytes) is used when given; otherwise it is taken from the first chart's sources.
+    """
     if not charts:
         raise BeatforgeError("nothing to write: no chart")
     out = Path(out)
-    audio_name, audio = ("audio.mp3", b"")
+    audio_name, data = ("audio.mp3", b"")
     if with_audio:
-        audio_name, audio = audio_payload(charts[0])
-    names: set[str] = set()
+        audio_name, data = audio if audio is not None else audio_payload(charts[0])
     with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for chart in charts:
-            name = osu_file_name(chart)
-            stem, i = name[:-4], 2
-            while name in names:
-                name, i = f"{stem} {i}.osu", i + 1
-            names.add(name)
-            zf.writestr(name, chart_osu_text(chart, audio_name))
+        for name, text in osu_texts(charts, audio_name, extra_metadata).items():
+            zf.writestr(name, text)
         if with_audio:
-            zf.writestr(audio_name, audio, compress_type=zipfile.ZIP_STORED)
+            zf.writestr(audio_name, data, compress_type=zipfile.ZIP_STORED)
     return out

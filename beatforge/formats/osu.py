@@ -486,7 +486,12 @@ def _find_case_insensitive(folder: Path, name: str) -> Path:
     return exact
 
 
-def mania_to_beatmap(chart: ManiaChart, *, audio_filename: str = "audio.mp3", extra_tags: str = "") -> Beatmap:
+def mania_to_beatmap(
+    chart: ManiaChart,
+    *,
+    audio_filename: str = "audio.mp3",
+    extra_metadata: dict[str, str] | None = None,
+) -> Beatmap:
     """An osu!mania v14 beatmap of the chart (timing from the chart, one red line at least).
 
     Times are rounded to whole milliseconds, as osu! stable stores hit objects.
@@ -506,7 +511,7 @@ def mania_to_beatmap(chart: ManiaChart, *, audio_filename: str = "audio.mp3", ex
         "WidescreenStoryboard": "0",
     }
     bm.editor = {"DistanceSpacing": "1", "BeatDivisor": "4", "GridSize": "4", "TimelineZoom": "1"}
-    tags = " ".join(t for t in (meta.tags, meta.source_game, extra_tags) if t).strip()
+    tags = " ".join(t for t in (meta.tags, meta.source_game) if t).strip()
     bm.metadata = {
         "Title": meta.title or "Unknown",
         "TitleUnicode": meta.title or "Unknown",
@@ -518,6 +523,7 @@ def mania_to_beatmap(chart: ManiaChart, *, audio_filename: str = "audio.mp3", ex
         "Tags": tags,
         "BeatmapID": str(meta.map_id or 0),
         "BeatmapSetID": str(meta.set_id or -1),
+        **(extra_metadata or {}),
     }
     bm.difficulty = {
         "HPDrainRate": _num(meta.hp),

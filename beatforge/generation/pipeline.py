@@ -126,36 +126,23 @@ def _meta(path: Path, keys: int, prompt: dict, index: int, cfg: float, steps: in
 
 def write_set(charts: list[ManiaChart], audio_path: str | Path, out_dir: str | Path) -> list[Path]:
     """Write each chart as .osu, the audio beside them, and one .osz of it all into ``out_dir`` (each file is
-    written to a temporary name and renamed, so a failure leaves nothing half-written)."""
-    import zipfile
-
+    written to a temporary name and renamed, so a failure leaves nothing half-written). Every chart carries Mug
+    Diffusion's marker of generated maps, an ``AIMode:`` line in [Metadata]."""
     from beatforge.charts.chart import AudioSource
-    from beatforge.fileio import atomic_path, atomic_write_bytes
-    from beatforge.formats.export import chart_osu_text, osu_file_name, safe_name
+    from beatforge.fileio import atomic_write_bytes
+    from beatforge.formats.export import export_osz, osu_texts, safe_name
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     src = AudioSource(Path(audio_path))
-    audio_name = "audio" + src.suffix
-    audio = src.read_bytes()
-    texts = {}
+    audio = ("audio" + src.suffix, src.read_bytes())
     for c in charts:
         c.meta.audio = (src,)
-        name = osu_file_name(c)
-        texts[name] = _with_ai_mode(chart_osu_text(c, audio_name))
-    osz = out / (safe_name(Path(audio_path).stem) + ".osz")
-    with atomic_path(osz) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name, text in texts.items():
-            zf.writestr(name, text)
-        zf.writestr(audio_name, audio, compress_type=zipfile.ZIP_STORED)
-    atomic_write_bytes(out / audio_name, audio)
+    ai = {"AIMode": f"beatforge v{__version__}"}
+    osz = export_osz(charts, out / (safe_name(Path(audio_path).stem) + ".osz"), audio=audio, extra_metadata=ai)
+    atomic_write_bytes(out / audio[0], audio[1])
     written = []
-    for name, text in texts.items():
+    for name, text in osu_texts(charts, audio[0], ai).items():
         atomic_write_bytes(out / name, text.encode("utf-8"))
         written.append(out / name)
     return [*written, osz]
-
-
-def _with_ai_mode(text: str) -> str:
-    """Mug Diffusion's marker of generated maps: an ``AIMode:`` line in [Metadata]."""
-    return text.replace("[Metadata]\r\n", f"[Metadata]\r\nAIMode:beatforge v{__version__}\r\n", 1)
