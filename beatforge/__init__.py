@@ -9,4 +9,13 @@ __version__ = "0.1.0"
 
 from beatforge.errors import BeatforgeError  # noqa: E402
 
-__all__ = ["BeatforgeError", "__version__"]
+__all__ = ["BeatforgeError", "__version__", "generate_mania", "write_set"]
+
+
+def __getattr__(name: str):
+    """``beatforge.generate_mania`` etc. without importing torch for every ``import beatforge``."""
+    if name in ("generate_mania", "write_set"):
+        from beatforge.generation import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'beatforge' has no attribute {name!r}")

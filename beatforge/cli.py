@@ -228,6 +228,117 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=None)
 
 
+# ====================================================================================== generate
+def _kv(text: str, what: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise BeatforgeError(f"{what} {text}: expected NAME=VALUE (e.g. {what} jumpstream=more)")
+    k, v = text.split("=", 1)
+    return k.strip().lower(), v.strip().lower()
+
+
+def _add_generate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "generate",
+        help="generate osu!mania charts for a song (.osu files + .osz + preview PNGs)",
+        description="Chart a song with the shipped model (or --ckpt): one chart per --sr value x --count, all "
+        "sampled in one batch, timed to the song's beat (estimated, --bpm/--offset, or --timing-from), "
+        "snapped, made playable, and written as .osu files, one .osz with the audio, and a preview PNG each.",
+    )
+    p.add_argument("audio", type=Path, help="the song (mp3, ogg, wav, flac ...), or a Frets on Fire song folder")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    p.add_argument("--keys", type=int, default=4, help="key count (default 4)")
+    p.add_argument("--sr", type=float, action="append", help="osu! star rating; repeat for a spread (default 4)")
+    p.add_argument("--ln-ratio", type=float, help="share of long notes, 0-1")
+    p.add_argument("--map-type", choices=["rice", "hybrid", "ln"])
+    p.add_argument("--pattern", action="append", default=[], metavar="SKILLSET=more|less",
+                   help="stream, jumpstream, handstream, stamina, jackspeed, chordjack, technical")
+    p.add_argument("--msd", action="append", default=[], metavar="SKILLSET=VALUE",
+                   help="ask for a skillset rating (MSD scale 5-35); 'overall=VALUE' or a bare VALUE for overall")
+    p.add_argument("--count", type=int, default=1, help="charts per star rating (default 1)")
+    p.add_argument("--steps", type=int, default=30, help="sampling steps (default 30)")
+    p.add_argument("--cfg", type=float, default=5.0, help="classifier-free guidance scale (default 5)")
+    p.add_argument("--seed", type=int, help="random seed (same seed, same charts)")
+    p.add_argument("--bpm", type=float, help="the song's BPM (default: estimated from the audio)")
+    p.add_argument("--offset", type=float, help="time of the first beat in ms (with --bpm)")
+    p.add_argument("--timing-from", type=Path, help="take the timing points of this chart")
+    p.add_argument("--min-jack-ms", type=float, default=90.0, help="shortest same-column gap (default 90)")
+    p.add_argument("--snap", action=argparse.BooleanOptionalAction, default=True, help="snap notes to the beat grid")
+    p.add_argument("--ckpt", type=Path, help="a model file or directory (default: the shipped model)")
+    p.add_argument("--rhythm-ckpt", type=Path, help="a rhythm model (default: the shipped one)")
+    p.add_argument("--title", help="song title for the charts (default: from the file or song.ini)")
+    p.add_argument("--artist", help="artist for the charts (default: from song.ini, else Unknown)")
+    p.add_argument("--no-preview", action="store_true", help="do not draw preview PNGs")
+    p.set_defaults(func=_cmd_generate)
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from beatforge.generation.pipeline import generate_mania, write_set
+
+    patterns = dict(_kv(t, "--pattern") for t in args.pattern)
+    msd: dict[str, float] = {}
+    for t in args.msd:
+        k, v = _kv(t, "--msd") if "=" in t else ("overall", t)
+        try:
+            msd[k] = float(v)
+        except ValueError:
+            raise BeatforgeError(f"--msd {t}: the value must be a number") from None
+    if args.timing_from is not None and args.bpm is not None:
+        raise BeatforgeError("--timing-from and --bpm exclude each other")
+    charts = generate_mania(
+        args.audio, keys=args.keys, sr=args.sr or [4.0], count=args.count, steps=args.steps, cfg=args.cfg,
+        seed=args.seed, ckpt=args.ckpt, rhythm_ckpt=args.rhythm_ckpt, ln_ratio=args.ln_ratio,
+        map_type=args.map_type, patterns=patterns, msd=msd, bpm=args.bpm, offset=args.offset,
+        timing_from=args.timing_from, min_jack_ms=args.min_jack_ms, snap=args.snap, title=args.title,
+        artist=args.artist, progress=True,
+    )
+    from beatforge.generation.pipeline import resolve_song
+
+    song = resolve_song(args.audio, title=args.title, artist=args.artist)
+    written = write_set(charts, song, args.output, previews=not args.no_preview)
+    from beatforge.analysis.star_rating import star_rating
+
+    for c in charts:
+        print(f"{c.meta.version}: {c.n_notes} notes, {star_rating(c):.2f} stars")
+    for w in written:
+        print(w)
+    return 0
+
+
+# ====================================================================================== rhythm
+def _add_rhythm(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("rhythm", help="train the rhythm model (note onsets from audio)")
+    rsub = p.add_subparsers(dest="rhythm_command", required=True, metavar="ACTION")
+    t = rsub.add_parser("train", help="train the rhythm model on built datasets' charts with audio",
+                        description="Train beatforge's rhythm model (where notes go, at a requested density) on "
+                        "every chart with audio in the datasets; writes a model directory.")
+    t.add_argument("--dataset", action="append", required=True, type=Path, help="a built dataset (repeatable)")
+    t.add_argument("-o", "--output", type=Path, required=True, help="model directory to write")
+    t.add_argument("--steps", type=int, default=1200)
+    t.add_argument("--batch-size", type=int, default=8)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--exclude-song", action="append", default=[], help="song_key to leave out (repeatable)")
+    t.set_defaults(func=_cmd_rhythm_train)
+
+
+def _cmd_rhythm_train(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from beatforge.training.rhythm import load_rhythm_items, save_rhythm_model, train_rhythm
+
+    for d in args.dataset:
+        if not (d / "index.jsonl").is_file():
+            raise BeatforgeError(f"--dataset {d}: not a built dataset (no index.jsonl)")
+    items = load_rhythm_items(args.dataset, exclude_songs=set(args.exclude_song))
+    net, losses = train_rhythm(items, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    meta = {"steps": args.steps, "charts": len(items), "songs": sorted({i.song for i in items}),
+            "final_loss": float(np.mean(losses[-100:])), "batch_size": args.batch_size, "lr": args.lr,
+            "seed": args.seed}
+    for f in save_rhythm_model(net, args.output, meta=meta):
+        print(f)
+    return 0
+
+
 # ====================================================================================== main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="beatforge", description="Rhythm-game charts with diffusion models.")
@@ -237,6 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_convert(sub)
     _add_dataset(sub)
     _add_train(sub)
+    _add_generate(sub)
+    _add_rhythm(sub)
     return parser
 
 

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Debian/Ubuntu packages beatforge uses: ffmpeg (fallback audio decoder for formats libsndfile lacks).
+# Debian/Ubuntu packages beatforge uses:
+#   ffmpeg                       fallback audio decoder for formats libsndfile lacks;
+#   fretsonfire-songs-muldjord   the demo song (Muldjord's songs, CC BY-SA 3.0, packaged by Debian): `make demo`
+#                                charts /usr/share/games/fretsonfire/data/songs/muldjord/chaos_god, a song no
+#                                shipped model was trained on.
 # Runs apt-get as root (CI, Docker); elsewhere it says what to install and carries on.
 set -euo pipefail
-PKGS="ffmpeg"
+PKGS="ffmpeg fretsonfire-songs-muldjord"
 missing=""
-for p in $PKGS; do command -v "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 [ -z "$missing" ] && exit 0
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   apt-get update -qq
@@ -12,5 +16,6 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
 elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1; then
   sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
 else
-  echo "note: please install:$missing (beatforge works without it, but cannot decode some audio formats)" >&2
+  echo "note: please install:$missing (beatforge works without ffmpeg but cannot decode some audio formats;" \
+       "make demo needs the demo song)" >&2
 fi

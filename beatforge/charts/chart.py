@@ -91,6 +91,8 @@ class ChartMeta:
     # Hit-window leniency: osu! OverallDifficulty, used only when writing .osu and for the star rating.
     od: float = 8.0
     hp: float = 8.0
+    # Extra [Metadata] entries written to .osu (e.g. a generated chart's AIMode / AIPrompt)
+    extra: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

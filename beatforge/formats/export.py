@@ -53,6 +53,11 @@ def audio_payload(chart: ManiaChart) -> tuple[str, bytes]:
             f"{chart.meta.path}: notes run to {chart.last_ms / 1000:.1f} s, past the end of the audio "
             f"({seconds:.1f} s): wrong audio file?"
         )
+    return sources_payload(sources)
+
+
+def sources_payload(sources) -> tuple[str, bytes]:
+    """(file name, bytes) for osu!: one source as it is, several stems mixed to one Ogg Vorbis file."""
     if len(sources) == 1:
         return "audio" + (sources[0].suffix or ".mp3"), sources[0].read_bytes()
     import soundfile as sf
@@ -74,16 +79,19 @@ def chart_osu_text(chart: ManiaChart, audio_filename: str, extra_metadata: dict[
 
 
 def osu_texts(
-    charts: list[ManiaChart], audio_filename: str, extra_metadata: dict[str, str] | None = None
+    charts: list[ManiaChart], audio_filename: str,
+    extra_metadata: dict[str, str] | list[dict[str, str]] | None = None,
 ) -> dict[str, str]:
-    """{file name: .osu text} for charts of one set; equal names get a " 2", " 3" ... suffix."""
+    """{file name: .osu text} for charts of one set; equal names get a " 2", " 3" ... suffix. ``extra_metadata``
+    is one dict for every chart, or one per chart."""
     texts: dict[str, str] = {}
-    for chart in charts:
+    for j, chart in enumerate(charts):
         name = osu_file_name(chart)
         stem, i = name[:-4], 2
         while name in texts:
             name, i = f"{stem} {i}.osu", i + 1
-        texts[name] = chart_osu_text(chart, audio_filename, extra_metadata)
+        extra = extra_metadata[j] if isinstance(extra_metadata, list) else extra_metadata
+        texts[name] = chart_osu_text(chart, audio_filename, extra)
     return texts
 
 
@@ -107,7 +115,7 @@ def export_osz(
     *,
     with_audio: bool = True,
     audio: tuple[str, bytes] | None = None,
-    extra_metadata: dict[str, str] | None = None,
+    extra_metadata: dict[str, str] | list[dict[str, str]] | None = None,
 ) -> Path:
     """Write one .osz holding every chart (they must share one song) and the audio once.
 

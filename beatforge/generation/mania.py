@@ -26,7 +26,7 @@ DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "mania"
 class ManiaModel:
     """A loaded latent diffusion model and what it was trained for."""
 
-    system: Any  # beatforge.systems.latent_diffusion.LatentDiffusionSystem, in eval mode
+    system: Any  # beatforge.models.latent_diffusion.LatentDiffusion, in eval mode
     features: FeatureTable
     keys: list[int]
     path: str
@@ -34,7 +34,7 @@ class ManiaModel:
 
 def load_mania_model(path: str | Path | None = None) -> ManiaModel:
     """Load a latent diffusion model file (default: the shipped ``models/mania``)."""
-    from beatforge.systems.latent_diffusion import LatentDiffusionSystem
+    from beatforge.models.latent_diffusion import LatentDiffusion
     from beatforge.training.model_file import load_model_file, load_weights
 
     mf = load_model_file(path or DEFAULT_MODEL)
@@ -43,7 +43,7 @@ def load_mania_model(path: str | Path | None = None) -> ManiaModel:
     table = mf.meta.get("feature_table")
     if not table:
         raise BeatforgeError(f"{mf.path}: the model file carries no feature table")
-    system = LatentDiffusionSystem(mf.config, table, meta={})
+    system = LatentDiffusion(mf.config, table)
     load_weights(system.first_stage, mf.state_dict, prefix="first_stage.", source=mf.path)
     load_weights(system.denoiser, mf.state_dict, prefix="denoiser.", source=mf.path)
     system.scale_factor.fill_(float(mf.state_dict["scale_factor"]))
@@ -73,7 +73,8 @@ def sample_charts(
     sampler: str = "dpm++",
     audio_seconds: float | None = None,
     progress=None,
-) -> list[ManiaChart]:
+    return_frames: bool = False,
+) -> list[ManiaChart] | tuple[list[ManiaChart], list[np.ndarray]]:
     """One chart per prompt, sampled in one batch.
 
     Args:
@@ -82,6 +83,7 @@ def sample_charts(
         prompts: feature values per chart (names of the model's feature table; missing = unspecified).
         keys: key count; must be one the model was trained for.
         audio_seconds: notes after the audio's end are dropped.
+        return_frames: also return each chart's decoded (4*keys, W) logits (for :mod:`beatforge.generation.assign`).
     """
     if model.keys and keys not in model.keys:
         raise BeatforgeError(f"the model was trained for {model.keys} keys, not {keys}")
@@ -103,6 +105,11 @@ def sample_charts(
         keep = chart.starts < end_ms * 1000.0
         ends = np.where(chart.ends <= end_ms * 1000.0, chart.ends, end_ms * 1000.0)
         charts.append(ManiaChart(keys, chart.starts[keep], ends[keep], chart.columns[keep], meta=chart.meta))
+    if return_frames:
+        from beatforge.charts.mania_tensor import unpad_keys
+
+        frames = [np.asarray(unpad_keys(out[i].float(), keys).numpy(), dtype=np.float32) for i in range(b)]
+        return charts, frames
     return charts
 
 

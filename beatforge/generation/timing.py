@@ -279,3 +279,31 @@ def snap_chart(
     if len(starts) > 1:
         keep[1:] = ~((starts[1:] == starts[:-1]) & (columns[1:] == columns[:-1]))
     return ManiaChart(chart.keys, starts[keep], ends[keep], columns[keep], tps, replace(chart.meta))
+
+
+def align_to_onsets(
+    tp: TimingPoint, onsets_ms: np.ndarray, weights: np.ndarray | None = None, *, sigma_ms: float = 8.0
+) -> TimingPoint:
+    """The same tempo with its phase moved so that ``onsets_ms`` fall on its 1/4-beat lines, and the strongest of
+    them (``weights``) on whole beats.
+
+    The audio-only estimate of :func:`estimate_timing` lands ~40 ms late on average (its onset envelope peaks
+    after the attack); note onsets picked by the rhythm model, which was trained on human charts, carry the
+    phase human mappers use. Phase candidates are scanned at 1 ms over a quarter beat (vectorised, onsets x
+    phases), scored by a Gaussian of each onset's distance to the nearest line.
+    """
+    t = np.asarray(onsets_ms, dtype=np.float64)
+    if len(t) < 8:
+        return tp
+    w = np.ones_like(t) if weights is None else np.asarray(weights, dtype=np.float64)
+    bl = tp.beat_length
+    q = bl / 4.0
+    phases = np.arange(0.0, q, 1.0)
+    d = np.mod(t[None, :] - phases[:, None], q)
+    d = np.minimum(d, q - d)
+    ph = float(phases[np.argmax((w * np.exp(-((d / sigma_ms) ** 2))).sum(axis=1))])
+    cands = ph + np.arange(4) * q
+    d1 = np.mod(t[None, :] - cands[:, None], bl)
+    d1 = np.minimum(d1, bl - d1)
+    best = float(cands[np.argmax((w * np.exp(-((d1 / sigma_ms) ** 2))).sum(axis=1))])
+    return TimingPoint(float(np.mod(best, bl)), bl, tp.meter)

@@ -15,62 +15,19 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from beatforge.config import Config, from_dict, latent_stride
-from beatforge.diffusion.schedule import NoiseSchedule
-from beatforge.features import FeatureTable
+from beatforge.models.latent_diffusion import LatentDiffusion, build_networks
 
 
-def build_networks(cfg: Config, features: FeatureTable):
-    """(vae, denoiser) for a config; used by training and by generation alike."""
-    from beatforge.models.denoiser import ManiaDenoiser
-    from beatforge.models.vae import ChartVAE
+class LatentDiffusionSystem(LatentDiffusion, L.LightningModule):
+    """Training of :class:`~beatforge.models.latent_diffusion.LatentDiffusion` (same parameter names, so model
+    files and checkpoints load into either)."""
 
-    p = cfg.model.params
-    vae = ChartVAE(p.first_stage_config)
-    denoiser = ManiaDenoiser(
-        p.unet_config, p.wave_stage_config, p.cond_stage_config, features.vocab_size, len(features)
-    )
-    return vae, denoiser
-
-
-class LatentDiffusionSystem(L.LightningModule):
     def __init__(self, config: dict, features: list[dict], meta: dict | None = None) -> None:
         """``config`` and ``features`` are plain data (beatforge.config.to_dict / FeatureTable.to_list), so a
         checkpoint's hyper-parameters never need unpickling."""
-        super().__init__()
+        super().__init__(config, features)
         self.save_hyperparameters({"config": config, "features": features, "meta": meta or {}})
-        self.cfg: Config = from_dict(config)
-        self.features = FeatureTable.from_list(features)
-        self.first_stage, self.denoiser = build_networks(self.cfg, self.features)
-        self.first_stage.requires_grad_(False)
-        self.first_stage.eval()
-        self.schedule = NoiseSchedule(self.cfg.model.params)
-        scale = self.cfg.model.params.first_stage_config.scale_factor
-        self.register_buffer("scale_factor", torch.tensor(float(scale)))
-        self.register_buffer("null_tokens", torch.from_numpy(self.features.null()))
-        keep = [f.dropout_p == 0 for f in self.features.features]
-        self.register_buffer("keep_in_null", torch.tensor(keep, dtype=torch.bool))
-        self.stride = latent_stride(self.cfg)
         self._val_runs = 0
-
-    # ------------------------------------------------------------------------------------ helpers
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self.first_stage.eval()  # frozen: no dropout, ever
-        return self
-
-    @torch.no_grad()
-    def encode_latent(self, x: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        """(B, 40, T) charts -> (B, z, T / stride) scaled latents (posterior mean)."""
-        return self.first_stage.encode(x, keys).mode() * self.scale_factor
-
-    @torch.no_grad()
-    def decode_latent(self, z: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        return self.first_stage.decode(z / self.scale_factor, keys)
-
-    def null_prompt(self, tokens: torch.Tensor) -> torch.Tensor:
-        """The CFG null prompt for these examples: everything unspecified but the never-dropped features."""
-        return torch.where(self.keep_in_null, tokens, self.null_tokens.expand_as(tokens))
 
     def _latent_mask(self, valid: torch.Tensor) -> torch.Tensor:
         # (B, T) -> (B, 1, L): a latent step counts if any of its frames is valid
@@ -138,39 +95,6 @@ class LatentDiffusionSystem(L.LightningModule):
         f1 = rhythm_f1(pred, ref, tol_ms=50.0)["f1"]
         self.log("val/rhythm_f1_50ms", float(f1), batch_size=1, sync_dist=False, rank_zero_only=True)
 
-    @torch.no_grad()
-    def sample_latents(
-        self,
-        mel: torch.Tensor,
-        tokens: torch.Tensor,
-        *,
-        steps: int,
-        cfg_scale: float,
-        seed: int | None = None,
-        sampler: str = "dpm++",
-        progress=None,
-    ) -> torch.Tensor:
-        """Latents for B examples of audio ``mel`` (B, 128, 64 L) and prompts ``tokens`` (B, F)."""
-        from beatforge.diffusion.sampling import sample
-
-        b, length = mel.shape[0], mel.shape[-1] // (8 * self.stride)
-        audio = self.denoiser.encode_audio(mel)
-        gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
-        shape = (b, self.cfg.model.params.unet_config.in_channels, length)
-        return sample(
-            self.denoiser,
-            shape,
-            tokens,
-            self.null_prompt(tokens),
-            audio,
-            self.cfg.model.params,
-            steps=steps,
-            cfg_scale=cfg_scale,
-            sampler=sampler,
-            generator=gen,
-            progress=progress,
-        )
-
     def configure_optimizers(self):
         m = self.cfg.model
         opt = torch.optim.AdamW(self.denoiser.parameters(), lr=self.learning_rate, weight_decay=m.params.weight_decay)
@@ -182,9 +106,5 @@ class LatentDiffusionSystem(L.LightningModule):
     def learning_rate(self) -> float:
         return float(self.hparams.get("meta", {}).get("learning_rate", self.cfg.model.base_learning_rate))
 
-    # ------------------------------------------------------------------------------------ export
-    def model_state(self) -> dict[str, torch.Tensor]:
-        state = {f"first_stage.{k}": v for k, v in self.first_stage.state_dict().items()}
-        state.update({f"denoiser.{k}": v for k, v in self.denoiser.state_dict().items()})
-        state["scale_factor"] = self.scale_factor.detach().clone()
-        return state
+
+__all__ = ["LatentDiffusionSystem", "build_networks"]

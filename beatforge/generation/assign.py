@@ -1,0 +1,154 @@
+"""Columns, chords and long notes at given note times, read from a sampled chart tensor.
+
+The rhythm model says *when* notes go; the latent diffusion model's decoded frames (``(4K, W)`` logits in
+:mod:`beatforge.charts.mania_tensor`'s layout, sampled for the song with the prompt and classifier-free guidance)
+say *which columns*, *how many at once* and *how long*. For each note time:
+
+* chord size = the rounded sum of the start probabilities of the time's frame (at least 1), shifted by the
+  prompt's chord bias;
+* columns = the highest start probabilities over the frame and its neighbours, shifted by the prompt's repeat
+  bias towards (jacks) or away from (streams) the columns the previous time most likely used;
+* a long note where the holding channel is on in the frames after the start; it ends where that run ends, cut
+  before the column's next note. With a requested LN ratio, the notes with the highest holding probability become
+  long notes instead, so the ratio is met exactly.
+
+All vectorised over notes (top-k by sorting, runs by reverse cumulative minimum).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from beatforge.charts.chart import ManiaChart, TimingPoint
+from beatforge.constants import FRAME_MS
+
+SKILLSETS = ("stream", "jumpstream", "handstream", "stamina", "jackspeed", "chordjack", "technical")
+LN_RATIO_OF_MAP_TYPE = {"rice": 0.0, "hybrid": 0.3, "ln": 0.7}
+
+
+@dataclass(frozen=True)
+class PatternBias:
+    """How a prompt's "more"/"less" skillset flags shift the assignment (0 = as the model says).
+
+    ``chord``: added to the expected chord size; ``repeat``: added to the log-score of the previous time's
+    likely columns (positive makes jacks, negative makes rolls and streams).
+    """
+
+    chord: float = 0.0
+    repeat: float = 0.0
+
+    @classmethod
+    def from_patterns(cls, patterns: dict[str, str] | None, keys: int) -> PatternBias:
+        """``{"jumpstream": "more", "jackspeed": "less"}`` -> a bias. Effects per skillset (more; less is the
+        opposite): stream: single notes, no repeats; jumpstream: two-note chords; handstream: three-note chords;
+        chordjack: bigger chords that repeat; jackspeed: repeats; technical: fewer repeats, varied chords;
+        stamina: only the model's prompt (it is about length, which the song fixes)."""
+        effects = {
+            "stream": (-0.6, -1.5),
+            "jumpstream": (0.5, -0.5),
+            "handstream": (min(1.0, keys / 4), -0.5),
+            "chordjack": (0.8, 2.0),
+            "jackspeed": (0.0, 3.0),
+            "technical": (0.2, -1.0),
+            "stamina": (0.0, 0.0),
+        }
+        chord = repeat = 0.0
+        for name, way in (patterns or {}).items():
+            sign = {"more": 1.0, "less": -1.0}[way]
+            c, r = effects[name]
+            chord += sign * c
+            repeat += sign * r
+        return cls(chord, repeat)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
+
+
+def _hold_run_end(hold: np.ndarray) -> np.ndarray:
+    """(K, W) bool -> (K, W) int: for each frame f, the last frame of the run of held frames starting at f+1
+    (f itself when frame f+1 is not held)."""
+    k, w = hold.shape
+    idx = np.broadcast_to(np.arange(w), (k, w))
+    # first not-held frame at or after g, by a reverse cumulative minimum
+    not_held = np.where(hold, w, idx)
+    first_free = np.minimum.accumulate(not_held[:, ::-1], axis=1)[:, ::-1]
+    nxt = np.concatenate([first_free[:, 1:], np.full((k, 1), w)], axis=1)  # first free frame after f
+    return nxt - 1
+
+
+def assign_notes(
+    onsets_ms: np.ndarray,
+    frames: np.ndarray,
+    keys: int,
+    *,
+    bias: PatternBias = PatternBias(),
+    ln_ratio: float | None = None,
+    min_ln_ms: float = 60.0,
+    release_ms: float = 40.0,
+    timing: list[TimingPoint] | None = None,
+) -> ManiaChart:
+    """A chart with a note (or chord) at each time of ``onsets_ms``, columns and long notes from ``frames``.
+
+    Args:
+        onsets_ms: sorted note times.
+        frames: (4*keys, W) logits of a decoded latent (one column per FRAME_MS frame).
+        ln_ratio: the share of notes to make long notes; None = where the model holds.
+        min_ln_ms: long notes shorter than this become taps.
+        release_ms: a long note ends at least this long before its column's next note.
+    """
+    t = np.asarray(onsets_ms, dtype=np.float64)
+    n, w = len(t), frames.shape[1]
+    if n == 0:
+        return ManiaChart(keys, np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64), list(timing or []))
+    k = keys
+    p_start = _sigmoid(frames[:k])  # (K, W)
+    hold = frames[2 * k:3 * k] > 0
+    p_hold = _sigmoid(frames[2 * k:3 * k])
+    end_off = np.clip(frames[3 * k:4 * k], 0.0, 1.0)
+    f = np.clip((t / FRAME_MS).astype(np.int64), 0, w - 1)
+    own = p_start[:, f].T  # (N, K)
+    near = np.maximum(own, np.maximum(p_start[:, np.clip(f - 1, 0, w - 1)], p_start[:, np.clip(f + 1, 0, w - 1)]).T)
+    size = np.clip(np.round(own.sum(axis=1) + bias.chord), 1, k).astype(np.int64)
+    score = np.log(near + 1e-4)
+    if bias.repeat and n > 1:
+        prev = np.vstack([np.zeros((1, k)), near[:-1]])
+        prev = prev / np.maximum(prev.max(axis=1, keepdims=True), 1e-9)
+        score = score + bias.repeat * prev
+    # tiny deterministic tie-break that varies along the song, so equal scores do not always pick column 0
+    score = score + 1e-6 * np.sin(np.arange(n)[:, None] * 1.7 + np.arange(k)[None, :] * 2.3)
+    order = np.argsort(-score, axis=1, kind="stable")
+    take = np.arange(k)[None, :] < size[:, None]
+    rows = np.repeat(np.arange(n), k)[take.reshape(-1)]
+    cols = order.reshape(-1)[take.reshape(-1)]
+    starts = t[rows]
+    fr = f[rows]
+    # long notes
+    run_end = _hold_run_end(hold)[cols, fr]
+    model_end = (run_end + end_off[cols, run_end]) * FRAME_MS
+    hold_p = p_hold[cols, np.clip(fr + 1, 0, w - 1)]
+    if ln_ratio is None:
+        is_ln = run_end > fr
+    else:
+        n_ln = int(round(np.clip(ln_ratio, 0.0, 1.0) * len(rows)))
+        is_ln = np.zeros(len(rows), dtype=bool)
+        if n_ln:
+            is_ln[np.argsort(-hold_p, kind="stable")[:n_ln]] = True
+    # a long note the model did not hold (forced by the ratio) lasts until the column's next note, at most 2 beats
+    beat = (timing[0].beat_length if timing else 500.0)
+    ends = np.where(run_end > fr, model_end, starts + 2 * beat)
+    srt = np.lexsort((starts, cols))
+    nxt = np.full(len(rows), np.inf)
+    same = cols[srt][1:] == cols[srt][:-1]
+    nxt_sorted = np.where(same, starts[srt][1:], np.inf)
+    nxt[srt[:-1]] = nxt_sorted
+    ends = np.minimum(ends, nxt - release_ms)
+    is_ln &= (ends - starts) >= min_ln_ms
+    ends = np.where(is_ln, ends, np.nan)
+    o = np.lexsort((cols, starts))
+    return ManiaChart(keys, starts[o], ends[o], cols[o], list(timing or []))
+
+
+__all__ = ["SKILLSETS", "LN_RATIO_OF_MAP_TYPE", "PatternBias", "assign_notes"]

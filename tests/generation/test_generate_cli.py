@@ -1,0 +1,163 @@
+"""``beatforge generate`` end to end with the shipped models on a short synthetic song (click track, labelled
+synthetic): files written, every .osu rated by rosu-pp-py, playability rules hold, the same seed gives the same
+chart, several --sr values make a spread, and bad input ends with one line, exit code 2 and nothing written."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rosu_pp_py as rosu
+import soundfile as sf
+
+from beatforge.cli import main
+from beatforge.generation.postprocess import check_playable
+
+SECONDS = 20.0
+BPM = 150.0
+
+
+def _click_song(path: Path, seconds: float = SECONDS) -> Path:
+    sr = 22050
+    t = np.arange(int(sr * seconds)) / sr
+    y = 0.02 * np.sin(2 * np.pi * 220 * t)
+    rng = np.random.default_rng(0)
+    beat = 60 / BPM
+    for k, onset in enumerate(np.arange(0.5, seconds - 0.5, beat / 2)):
+        i = int(onset * sr)
+        amp = 0.9 if k % 2 == 0 else 0.45
+        f = 900 + 300 * rng.integers(0, 4)
+        y[i: i + 600] += amp * np.exp(-np.arange(600) / 90.0) * np.sin(2 * np.pi * f * np.arange(600) / sr)
+    sf.write(path, y.astype(np.float32), sr)
+    return path
+
+
+@pytest.fixture(scope="module")
+def song(tmp_path_factory) -> Path:
+    return _click_song(tmp_path_factory.mktemp("song") / "synthetic clicks.wav")
+
+
+@pytest.fixture(scope="module")
+def generated(song: Path, tmp_path_factory) -> tuple[Path, list[str]]:
+    out = tmp_path_factory.mktemp("gen") / "out"
+    rc = main(["generate", str(song), "--keys", "4", "--sr", "2", "--sr", "3.5", "--steps", "8", "--cfg", "3",
+               "--seed", "7", "--pattern", "jumpstream=more", "--msd", "stream=20", "--ln-ratio", "0.2",
+               "-o", str(out)])
+    assert rc == 0
+    return out, sorted(p.name for p in out.iterdir())
+
+
+def test_writes_osu_osz_audio_and_previews(generated) -> None:
+    out, names = generated
+    osus = [n for n in names if n.endswith(".osu")]
+    assert len(osus) == 2 and len([n for n in names if n.endswith(".png")]) == 2
+    assert "audio.wav" in names and "synthetic clicks.osz" in names
+    assert not [n for n in names if n.endswith(".part")]
+    for n in osus:
+        text = (out / n).read_text(encoding="utf-8")
+        assert "AIMode:beatforge v" in text and "AIPrompt:" in text and "jumpstream_flag=True" in text
+        assert "Mode: 3" in text and "CircleSize:4" in text
+        attrs = rosu.Difficulty().calculate(rosu.Beatmap(path=str(out / n)))
+        assert attrs.stars > 0
+    with zipfile.ZipFile(out / "synthetic clicks.osz") as zf:
+        members = zf.namelist()
+    assert "audio.wav" in members and sum(m.endswith(".osu") for m in members) == 2
+
+
+def test_star_rating_spread_follows_the_request(generated) -> None:
+    out, names = generated
+    stars = sorted(rosu.Difficulty().calculate(rosu.Beatmap(path=str(out / n))).stars
+                   for n in names if n.endswith(".osu"))
+    assert stars[0] < stars[1]
+    assert abs(stars[0] - 2.0) < 0.6 and abs(stars[1] - 3.5) < 0.6
+
+
+def test_generated_charts_are_playable_and_seeded(song: Path) -> None:
+    from beatforge.generation.pipeline import generate_mania
+
+    a = generate_mania(song, keys=7, sr=3.0, steps=6, cfg=3.0, seed=3, min_jack_ms=120)[0]
+    b = generate_mania(song, keys=7, sr=3.0, steps=6, cfg=3.0, seed=3, min_jack_ms=120)[0]
+    assert a.n_notes > 20
+    assert np.array_equal(a.starts, b.starts) and np.array_equal(a.columns, b.columns)
+    assert np.array_equal(np.nan_to_num(a.ends, nan=-1), np.nan_to_num(b.ends, nan=-1))
+    beat = a.timing[0].beat_length
+    assert check_playable(a, audio_ms=SECONDS * 1000, min_jack_ms=120, min_ln_ms=beat / 4) == []
+
+
+def test_bpm_and_timing_from_are_used(song: Path, tmp_path: Path) -> None:
+    from beatforge.generation.pipeline import generate_mania
+
+    c = generate_mania(song, keys=4, sr=2.5, steps=4, seed=1, bpm=BPM, offset=500.0)[0]
+    assert c.timing[0].bpm == pytest.approx(BPM) and c.timing[0].time == pytest.approx(500.0)
+    # every note on the 1/16 or 1/12 grid
+    beats = (c.starts - 500.0) / (60000 / BPM) * 48
+    assert np.all(np.abs(beats - np.round(beats)) < 1e-6)
+    ref = tmp_path / "ref.osu"
+    from beatforge.charts.chart import ManiaChart, TimingPoint
+    from beatforge.formats.export import export_osu
+
+    export_osu(ManiaChart(4, np.array([500.0, 900.0]), np.full(2, np.nan), np.array([0, 1]),
+                          [TimingPoint(123.0, 400.0)]), ref, with_audio=False)
+    d = generate_mania(song, keys=4, sr=2.5, steps=4, seed=1, timing_from=ref)[0]
+    assert d.timing[0].time == pytest.approx(123.0) and d.timing[0].beat_length == pytest.approx(400.0)
+
+
+def test_estimated_timing_finds_the_click_tempo(song: Path) -> None:
+    from beatforge.generation.pipeline import generate_mania
+
+    c = generate_mania(song, keys=4, sr=3.0, steps=4, seed=1)[0]
+    bpm = c.timing[0].bpm
+    assert min(abs(bpm - BPM), abs(bpm - 2 * BPM), abs(bpm - BPM / 2)) < 1.0
+    phase = (c.timing[0].time - 500.0) % (60000 / BPM / 2)
+    assert min(phase, 60000 / BPM / 2 - phase) < 15.0
+
+
+def _bad(tmp: Path, case: str) -> tuple[list[str], str]:
+    song = tmp / "ok.wav"
+    if case in ("--keys 0", "--keys 9", "--sr 12", "--count 1000", "--pattern", "--msd"):
+        _click_song(song, 8.0)
+    if case == "missing file":
+        return ["generate", str(tmp / "nope.mp3")], "nope.mp3"
+    if case == "not audio":
+        (tmp / "text.mp3").write_text("this is not audio\n" * 100)
+        return ["generate", str(tmp / "text.mp3")], "text.mp3"
+    if case == "0-second audio":
+        sf.write(tmp / "empty.wav", np.zeros(0, dtype=np.float32), 22050)
+        return ["generate", str(tmp / "empty.wav")], "empty.wav"
+    if case == "3-hour audio":
+        sf.write(tmp / "long.wav", np.full(3 * 3600, 1000, dtype=np.int16), 1, subtype="PCM_16")
+        return ["generate", str(tmp / "long.wav")], "180 min"
+    if case == "silence":
+        sf.write(tmp / "silent.wav", np.zeros(22050 * 10, dtype=np.float32), 22050)
+        return ["generate", str(tmp / "silent.wav")], "silent"
+    if case == "--keys 0":
+        return ["generate", str(song), "--keys", "0"], "--keys 0"
+    if case == "--keys 9":
+        return ["generate", str(song), "--keys", "9"], "trained for"
+    if case == "--sr 12":
+        return ["generate", str(song), "--sr", "12"], "--sr 12"
+    if case == "--count 1000":
+        return ["generate", str(song), "--count", "1000"], "--count 1000"
+    if case == "--pattern":
+        return ["generate", str(song), "--pattern", "jumps=more"], "unknown skillset"
+    if case == "--msd":
+        return ["generate", str(song), "--msd", "stream=99"], "between"
+    raise KeyError(case)
+
+
+BAD = ["missing file", "not audio", "0-second audio", "3-hour audio", "silence", "--keys 0", "--keys 9", "--sr 12",
+       "--count 1000", "--pattern", "--msd"]
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_input_one_line_exit_2_nothing_written(case: str, tmp_path: Path, capsys) -> None:
+    argv, needle = _bad(tmp_path, case)
+    out = tmp_path / "out"
+    rc = main([*argv, "--steps", "2", "-o", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2, err
+    assert len(err.splitlines()) == 1 and err.startswith("beatforge: error: "), err
+    assert needle.lower() in err.lower(), err
+    assert not out.exists() or not any(out.iterdir()), "a failed run left files in OUTDIR"
