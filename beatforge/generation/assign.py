@@ -4,8 +4,9 @@ The rhythm model says *when* notes go; the latent diffusion model's decoded fram
 :mod:`beatforge.charts.mania_tensor`'s layout, sampled for the song with the prompt and classifier-free guidance)
 say *which columns*, *how many at once* and *how long*. For each note time:
 
-* chord size = the rounded sum of the start probabilities of the time's frame (at least 1), shifted by the
-  prompt's chord bias;
+* chord sizes: the notes-per-onset ratio of human charts at the requested star rating and key count
+  (:func:`typical_chord_ratio`, shifted by the prompt's chord bias) sets how many notes there are in all; they go to
+  the times whose frame has the largest sum of start probabilities (the model's own chords);
 * columns = the highest start probabilities over the frame and its neighbours, shifted by the prompt's repeat
   bias towards (jacks) or away from (streams) the columns the previous time most likely used;
 * a long note where the holding channel is on in the frames after the start; it ends where that run ends, cut
@@ -33,34 +34,57 @@ class PatternBias:
     """How a prompt's "more"/"less" skillset flags shift the assignment (0 = as the model says).
 
     ``chord``: added to the expected chord size; ``repeat``: added to the log-score of the previous time's
-    likely columns (positive makes jacks, negative makes rolls and streams).
+    likely columns (positive makes jacks, negative makes rolls and streams); ``trill``: the same for the columns of
+    the time before that (ABAB trills); ``evenness``: how evenly notes spread over the song
+    (:func:`beatforge.generation.rhythm.pick_onsets`).
     """
 
     chord: float = 0.0
     repeat: float = 0.0
+    trill: float = 0.0
+    evenness: float = 0.0
 
     @classmethod
     def from_patterns(cls, patterns: dict[str, str] | None, keys: int) -> PatternBias:
         """``{"jumpstream": "more", "jackspeed": "less"}`` -> a bias. Effects per skillset (more; less is the
         opposite): stream: single notes, no repeats; jumpstream: two-note chords; handstream: three-note chords;
-        chordjack: bigger chords that repeat; jackspeed: repeats; technical: fewer repeats, varied chords;
-        stamina: only the model's prompt (it is about length, which the song fixes)."""
-        effects = {
-            "stream": (-0.6, -1.5),
-            "jumpstream": (0.5, -0.5),
-            "handstream": (min(1.0, keys / 4), -0.5),
-            "chordjack": (0.8, 2.0),
-            "jackspeed": (0.0, 3.0),
-            "technical": (0.2, -1.0),
-            "stamina": (0.0, 0.0),
+        chordjack: bigger chords that repeat; jackspeed: repeats; technical: trills (ABAB) instead of plain
+        alternation; stamina: notes spread evenly over the song instead of gathered in its loud parts."""
+        effects = {  # chord, repeat, trill, evenness
+            "stream": (-0.6, -1.5, 0.0, 0.0),
+            "jumpstream": (1.2, -0.5, 0.0, 0.0),
+            "handstream": (2.0 * min(1.0, keys / 4), -0.5, 0.0, 0.0),
+            "chordjack": (1.2, 2.0, 0.0, 0.0),
+            "jackspeed": (0.0, 3.0, 0.0, 0.0),
+            "technical": (0.0, -1.0, 2.0, 0.0),
+            "stamina": (0.0, 0.0, 0.0, 0.8),
         }
-        chord = repeat = 0.0
+        total = np.zeros(4)
         for name, way in (patterns or {}).items():
-            sign = {"more": 1.0, "less": -1.0}[way]
-            c, r = effects[name]
-            chord += sign * c
-            repeat += sign * r
-        return cls(chord, repeat)
+            total += {"more": 1.0, "less": -1.0}[way] * np.asarray(effects[name])
+        return cls(*map(float, total))
+
+
+def typical_chord_ratio(star_rating: float, keys: int) -> float:
+    """Notes per distinct onset time in human charts: 1.0 up to ~1.5 stars, rising ~0.12 per star at 4K and faster
+    with more keys (fitted by eye to the 70 charts of ../shared/data: 1.0 at SR <= 1.5, 1.1-1.35 at 2-3,
+    1.4-1.6 at 4.5-6 in 4K, 1.5-2.3 at 4.5-6.2 in 7K)."""
+    return float(1.0 + 0.12 * max(star_rating - 1.2, 0.0) * np.sqrt(keys / 4.0))
+
+
+def chord_sizes(strength: np.ndarray, total: int, keys: int) -> np.ndarray:
+    """Integer sizes in [1, keys] summing to ~``total``: size = 1 + floor(lam * strength), ``lam`` found by
+    bisection (vectorised), so the times the model itself made chords get them first."""
+    n = len(strength)
+    total = int(np.clip(total, n, n * keys))
+    lo, hi = 0.0, 64.0
+    for _ in range(40):
+        lam = (lo + hi) / 2
+        if np.clip(1 + np.floor(lam * strength), 1, keys).sum() < total:
+            lo = lam
+        else:
+            hi = lam
+    return np.clip(1 + np.floor(hi * strength), 1, keys).astype(np.int64)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -85,6 +109,7 @@ def assign_notes(
     keys: int,
     *,
     bias: PatternBias = PatternBias(),
+    chord_ratio: float | None = None,
     ln_ratio: float | None = None,
     min_ln_ms: float = 60.0,
     release_ms: float = 40.0,
@@ -95,6 +120,8 @@ def assign_notes(
     Args:
         onsets_ms: sorted note times.
         frames: (4*keys, W) logits of a decoded latent (one column per FRAME_MS frame).
+        chord_ratio: notes per onset time (e.g. :func:`typical_chord_ratio`), before the prompt's chord bias;
+            None = the rounded sum of start probabilities at each time.
         ln_ratio: the share of notes to make long notes; None = where the model holds.
         min_ln_ms: long notes shorter than this become taps.
         release_ms: a long note ends at least this long before its column's next note.
@@ -111,12 +138,21 @@ def assign_notes(
     f = np.clip((t / FRAME_MS).astype(np.int64), 0, w - 1)
     own = p_start[:, f].T  # (N, K)
     near = np.maximum(own, np.maximum(p_start[:, np.clip(f - 1, 0, w - 1)], p_start[:, np.clip(f + 1, 0, w - 1)]).T)
-    size = np.clip(np.round(own.sum(axis=1) + bias.chord), 1, k).astype(np.int64)
+    if chord_ratio is None:
+        size = np.clip(np.round(own.sum(axis=1) + bias.chord), 1, k).astype(np.int64)
+    else:
+        ratio = float(np.clip(chord_ratio + 0.35 * bias.chord, 1.0, k))
+        strength = own.sum(axis=1) + 1e-3 * np.cos(np.arange(n) * 0.7)  # tie-break, deterministic
+        size = chord_sizes(np.maximum(strength, 0.0), int(round(ratio * n)), k)
     score = np.log(near + 1e-4)
     if bias.repeat and n > 1:
         prev = np.vstack([np.zeros((1, k)), near[:-1]])
         prev = prev / np.maximum(prev.max(axis=1, keepdims=True), 1e-9)
         score = score + bias.repeat * prev
+    if bias.trill and n > 2:
+        prev2 = np.vstack([np.zeros((2, k)), near[:-2]])
+        prev2 = prev2 / np.maximum(prev2.max(axis=1, keepdims=True), 1e-9)
+        score = score + bias.trill * prev2
     # tiny deterministic tie-break that varies along the song, so equal scores do not always pick column 0
     score = score + 1e-6 * np.sin(np.arange(n)[:, None] * 1.7 + np.arange(k)[None, :] * 2.3)
     order = np.argsort(-score, axis=1, kind="stable")

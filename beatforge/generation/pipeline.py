@@ -167,7 +167,7 @@ def generate_mania(
     import torch
 
     from beatforge.audio import audio_duration, load_audio, log_mel
-    from beatforge.generation.assign import LN_RATIO_OF_MAP_TYPE, PatternBias
+    from beatforge.generation.assign import LN_RATIO_OF_MAP_TYPE, PatternBias, typical_chord_ratio
     from beatforge.generation.mania import load_mania_model, sample_charts
     from beatforge.generation.rhythm import DENSITY_GRID, load_default_rhythm, onset_activation, peak_candidates
 
@@ -207,7 +207,7 @@ def generate_mania(
                               progress=(lambda i, n: bar.update(1)) if bar else None)
     acts = onset_activation(rhythm, mel, DENSITY_GRID)
     audio_ms = duration * 1000.0
-    timing = _timing(y, acts, audio_ms, bpm=bpm, offset=offset, timing_from=timing_from)
+    timing = song_timing(y, acts, audio_ms, bpm=bpm, offset=offset, timing_from=timing_from)
     beat = timing[0].beat_length
     ratio = ln_ratio if ln_ratio is not None else LN_RATIO_OF_MAP_TYPE.get(map_type or "")
     bias = PatternBias.from_patterns(patterns, keys)
@@ -216,8 +216,11 @@ def generate_mania(
     span_s = max((strong.max() - strong.min()) / 1000.0, 1.0) if len(strong) >= 2 else duration
     out = []
     for i, (fr, prompt) in enumerate(zip(frames, prompts)):
-        def build(density: float, fr=fr) -> ManiaChart:
-            return _build(acts, density, span_s, fr, keys, bias, ratio, timing, audio_ms, min_jack_ms, snap, beat)
+        chords = typical_chord_ratio(prompt["sr"], keys)
+
+        def build(density: float, extra: float = 0.0, fr=fr, chords=chords) -> ManiaChart:
+            return _build(acts, density, span_s, fr, keys, bias, chords + extra, ratio, timing, audio_ms,
+                          min_jack_ms, snap, beat)
 
         fit = _fit_density(build, prompt["sr"], fit_sr)
         chart = fit.chart
@@ -230,7 +233,7 @@ def generate_mania(
     return out
 
 
-def _build(acts, density, span_s, frames, keys, bias, ratio, timing, audio_ms, min_jack_ms, snap, beat
+def _build(acts, density, span_s, frames, keys, bias, chords, ratio, timing, audio_ms, min_jack_ms, snap, beat
            ) -> ManiaChart:
     from beatforge.generation.assign import assign_notes
     from beatforge.generation.postprocess import make_playable
@@ -238,12 +241,26 @@ def _build(acts, density, span_s, frames, keys, bias, ratio, timing, audio_ms, m
     from beatforge.generation.timing import snap_chart
 
     act = activation_at(acts, density)
-    onsets = pick_onsets(act, int(round(density * span_s)), start_ms=0.0, end_ms=audio_ms - 1.0)
-    chart = assign_notes(onsets, frames, keys, bias=bias, ln_ratio=ratio, min_ln_ms=beat / 4, timing=timing)
+    onsets = pick_onsets(act, int(round(density * span_s)), start_ms=0.0, end_ms=audio_ms - 1.0,
+                         evenness=bias.evenness, min_sep=_min_sep_frames(density, beat))
+    chart = assign_notes(onsets, frames, keys, bias=bias, chord_ratio=chords, ln_ratio=ratio, min_ln_ms=beat / 4,
+                         timing=timing)
     if snap:
         # every note to a line: half a 1/16 beat reaches one from anywhere, and coarse lines are tried first
         chart = snap_chart(chart, timing, tol_ms=max(10.0, beat / 32.0 + 0.5))
     return make_playable(chart, audio_ms=audio_ms, min_jack_ms=min_jack_ms, min_ln_ms=beat / 4)
+
+
+def _min_sep_frames(density: float, beat_ms: float) -> int:
+    """The shortest gap between note times, in rhythm-model frames, as human charts keep it: a chart with about one
+    onset per beat or fewer keeps whole beats apart, up to ~2.2 per beat half beats, up to ~3.5 quarter beats,
+    denser ones eighths (15 % slack for triplets). Without it the N strongest onsets bunch up in the loud parts, and osu!'s star rating,
+    which follows the hardest stretches, caps a low-rated chart at half the notes a human would give it."""
+    from beatforge.training.rhythm import STEP_MS
+
+    per_beat = density * beat_ms / 1000.0
+    div = 1 if per_beat < 1.1 else 2 if per_beat < 2.2 else 4 if per_beat < 3.5 else 8
+    return max(3, int(0.85 * beat_ms / div / STEP_MS))
 
 
 def _fit_density(build, target_sr: float, fit: bool, iters: int = 9) -> _Fit:
@@ -255,7 +272,7 @@ def _fit_density(build, target_sr: float, fit: bool, iters: int = 9) -> _Fit:
         return star_rating(c) if c.n_notes else 0.0
 
     # typical onsets per second at a star rating, from the human 4K/7K charts in shared/data/songs
-    guess = float(np.clip(2.1 * target_sr, 0.3, 16.0))
+    guess = float(np.clip(1.9 * target_sr, 0.3, 16.0))
     chart = build(guess)
     best = _Fit(chart, rate(chart), guess)
     if not fit:
@@ -274,10 +291,25 @@ def _fit_density(build, target_sr: float, fit: bool, iters: int = 9) -> _Fit:
             lo = mid
         else:
             hi = mid
+    if best.sr < target_sr - 0.2:
+        # the song has no more onsets to give: add notes to chords instead (a dense chart of a slow song is chordy)
+        lo_x, hi_x = 0.0, 3.0
+        for _ in range(6):
+            x = (lo_x + hi_x) / 2.0
+            chart = build(16.0, x)
+            sr = rate(chart)
+            if abs(sr - target_sr) < abs(best.sr - target_sr):
+                best = _Fit(chart, sr, 16.0)
+            if sr < target_sr:
+                lo_x = x
+            else:
+                hi_x = x
     return best
 
 
-def _timing(y, acts, audio_ms, *, bpm, offset, timing_from) -> list[TimingPoint]:
+def song_timing(y, acts, audio_ms, *, bpm=None, offset=None, timing_from=None) -> list[TimingPoint]:
+    """The charts' timing: from ``timing_from``'s chart, from ``bpm``/``offset``, or estimated from the waveform
+    ``y`` (BPM) and phase-aligned to the rhythm model's onsets ``acts``."""
     from beatforge.generation.rhythm import peak_candidates
     from beatforge.generation.timing import align_to_onsets, estimate_timing
 

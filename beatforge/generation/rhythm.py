@@ -71,9 +71,21 @@ def peak_candidates(act: np.ndarray, *, min_sep: int = 3, start_ms: float = 0.0,
     return times[order], heights[order]
 
 
-def pick_onsets(act: np.ndarray, n: int, **kw) -> np.ndarray:
-    """The ``n`` strongest peaks of ``act``, as sorted times (ms)."""
-    times, _ = peak_candidates(act, **kw)
+def pick_onsets(act: np.ndarray, n: int, *, evenness: float = 0.0, window_s: float = 8.0, **kw) -> np.ndarray:
+    """The ``n`` strongest peaks of ``act``, as sorted times (ms).
+
+    ``evenness`` > 0 spreads the notes more evenly over the song (each peak's height is divided by the mean
+    activation around it, over ``window_s``, to that power: quiet parts get more notes, loud parts fewer); < 0
+    concentrates them in the busy parts.
+    """
+    times, heights = peak_candidates(act, **kw)
+    if evenness and len(times):
+        frame_ms = kw.get("frame_ms", STEP_MS)
+        w = max(int(window_s * 1000 / frame_ms), 1)
+        local = np.convolve(act, np.ones(w) / w, mode="same")
+        idx = np.clip((times / frame_ms).astype(np.int64), 0, len(act) - 1)
+        score = heights / np.maximum(local[idx], 1e-3) ** evenness
+        times = times[np.argsort(-score, kind="stable")]
     return np.sort(times[: max(int(n), 0)])
 
 

@@ -39,8 +39,8 @@ class ModelFile:
     path: str = ""
 
 
-def save_model_dir(out_dir: str | Path, model: ModelFile) -> list[Path]:
-    """Write model.safetensors, model.yaml and model.ckpt into ``out_dir`` (atomically, each)."""
+def save_model_dir(out_dir: str | Path, model: ModelFile, *, ckpt: bool = True) -> list[Path]:
+    """Write model.safetensors, model.yaml and (``ckpt``) model.ckpt into ``out_dir`` (atomically, each)."""
     from safetensors.torch import save
 
     out = Path(out_dir)
@@ -50,6 +50,8 @@ def save_model_dir(out_dir: str | Path, model: ModelFile) -> list[Path]:
     atomic_write_bytes(out / "model.safetensors", save(tensors, metadata=header))
     doc = {**header, "meta": model.meta, "config": model.config}
     atomic_write_text(out / "model.yaml", yaml.safe_dump(doc, sort_keys=False))
+    if not ckpt:
+        return [out / "model.safetensors", out / "model.yaml"]
     buf = io.BytesIO()
     torch.save({**header, "meta": model.meta, "config": model.config, "state_dict": tensors}, buf)
     atomic_write_bytes(out / "model.ckpt", buf.getvalue())

@@ -151,7 +151,7 @@ def save_rhythm_model(net: OnsetNet, out_dir: str | Path, *, meta: dict) -> list
     from beatforge.training.model_file import ModelFile, save_model_dir
 
     state = {k: v.detach().half() for k, v in net.state_dict().items()}
-    return save_model_dir(out_dir, ModelFile("rhythm", {"net": net.cfg.to_dict()}, state, meta))
+    return save_model_dir(out_dir, ModelFile("rhythm", {"net": net.cfg.to_dict()}, state, meta), ckpt=False)
 
 
 def load_rhythm_model(path: str | Path) -> OnsetNet:
