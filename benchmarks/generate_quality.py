@@ -8,7 +8,8 @@ benchmarks/rhythm_loso.py) and the shipped latent diffusion model generate
 2. difficulty: a grid of requested star ratings (1.5, 2.5, 3.5, 4.5, 6) at the song's key count; the mean absolute
    error between requested and generated star rating (rosu-pp-py);
 3. prompts (``--prompts``): every skillset's more / less, against no prompt, at SR 3.5; the generated chart's
-   skillset ratings (beatforge's analyser) before and after.
+   skillset ratings (beatforge's analyser) before and after, and the skillset's gap to the chart's overall rating
+   (0 = the dominant skillset: what Mug Diffusion's "more X" flags mark in its training data).
 
     python benchmarks/generate_quality.py --folds logs/rhythm_loso --out logs/generate_quality
 """
@@ -120,9 +121,12 @@ def main() -> None:
                     g = generate_mania(audio_path, keys=keys, sr=3.5, steps=args.steps, cfg=args.cfg, seed=2,
                                        ckpt=ld, rhythm_ckpt=rhythm, patterns={sk: way})[0]
                     after = skillset_ratings(g)
+                    gap_b, gap_a = before[sk] - before["overall"], after[sk] - after["overall"]
                     out["prompts"].append({"song": name, "skillset": sk, "way": way, "before": before[sk],
-                                           "after": after[sk], "sr": star_rating(g)})
-                    print(f"  prompt {name[:20]} {sk}={way}: {before[sk]:.1f} -> {after[sk]:.1f}", flush=True)
+                                           "after": after[sk], "gap_before": gap_b, "gap_after": gap_a,
+                                           "sr": star_rating(g)})
+                    print(f"  prompt {name[:20]} {sk}={way}: {before[sk]:.1f} -> {after[sk]:.1f}  "
+                          f"(gap to overall {gap_b:+.1f} -> {gap_a:+.1f})", flush=True)
         if tmp is not None:
             tmp.unlink()
     rows = out["rhythm"]

@@ -52,8 +52,8 @@ class PatternBias:
         alternation; stamina: notes spread evenly over the song instead of gathered in its loud parts."""
         effects = {  # chord, repeat, trill, evenness
             "stream": (-0.6, -1.5, 0.0, 0.0),
-            "jumpstream": (1.2, -0.5, 0.0, 0.0),
-            "handstream": (2.0 * min(1.0, keys / 4), -0.5, 0.0, 0.0),
+            "jumpstream": (1.2, -2.0, 0.0, 0.0),
+            "handstream": (2.0 * min(1.0, keys / 4), -2.0, 0.0, 0.0),
             "chordjack": (1.2, 2.0, 0.0, 0.0),
             "jackspeed": (0.0, 3.0, 0.0, 0.0),
             "technical": (0.0, -1.0, 2.0, 0.0),
@@ -143,20 +143,25 @@ def assign_notes(
     else:
         ratio = float(np.clip(chord_ratio + 0.35 * bias.chord, 1.0, k))
         strength = own.sum(axis=1) + 1e-3 * np.cos(np.arange(n) * 0.7)  # tie-break, deterministic
+        if bias.evenness:
+            # chords where notes are sparse (evenness > 0) or dense (< 0): the density of hits over the song
+            rate = np.searchsorted(t, t + 4000.0) - np.searchsorted(t, t - 4000.0)
+            strength = strength * (rate / rate.mean()) ** (-2.0 * bias.evenness)
         size = chord_sizes(np.maximum(strength, 0.0), int(round(ratio * n)), k)
-    score = np.log(near + 1e-4)
-    if bias.repeat and n > 1:
-        prev = np.vstack([np.zeros((1, k)), near[:-1]])
-        prev = prev / np.maximum(prev.max(axis=1, keepdims=True), 1e-9)
-        score = score + bias.repeat * prev
-    if bias.trill and n > 2:
-        prev2 = np.vstack([np.zeros((2, k)), near[:-2]])
-        prev2 = prev2 / np.maximum(prev2.max(axis=1, keepdims=True), 1e-9)
-        score = score + bias.trill * prev2
+    base = np.log(near + 1e-4)
     # tiny deterministic tie-break that varies along the song, so equal scores do not always pick column 0
-    score = score + 1e-6 * np.sin(np.arange(n)[:, None] * 1.7 + np.arange(k)[None, :] * 2.3)
-    order = np.argsort(-score, axis=1, kind="stable")
+    base = base + 1e-6 * np.sin(np.arange(n)[:, None] * 1.7 + np.arange(k)[None, :] * 2.3)
     take = np.arange(k)[None, :] < size[:, None]
+    order = np.argsort(-base, axis=1, kind="stable")
+    if (bias.repeat or bias.trill) and n > 2:
+        # Repeats (jacks) and trills depend on the columns actually chosen a time or two before: instead of a
+        # sequential walk, re-choose all times against the previous pass's choice a few times (vectorised).
+        for _ in range(3):
+            chosen = np.zeros((n, k))
+            np.put_along_axis(chosen, order, take.astype(np.float64), axis=1)
+            prev = np.vstack([np.zeros((1, k)), chosen[:-1]])
+            prev2 = np.vstack([np.zeros((2, k)), chosen[:-2]])
+            order = np.argsort(-(base + bias.repeat * prev + bias.trill * prev2 * (1 - prev)), axis=1, kind="stable")
     rows = np.repeat(np.arange(n), k)[take.reshape(-1)]
     cols = order.reshape(-1)[take.reshape(-1)]
     starts = t[rows]

@@ -241,25 +241,38 @@ def _build(acts, density, span_s, frames, keys, bias, chords, ratio, timing, aud
     from beatforge.generation.timing import snap_chart
 
     act = activation_at(acts, density)
+    div = _finest_division(density, beat)
     onsets = pick_onsets(act, int(round(density * span_s)), start_ms=0.0, end_ms=audio_ms - 1.0,
-                         evenness=bias.evenness, min_sep=_min_sep_frames(density, beat))
+                         evenness=bias.evenness, min_sep=_min_sep_frames(div, beat))
     chart = assign_notes(onsets, frames, keys, bias=bias, chord_ratio=chords, ln_ratio=ratio, min_ln_ms=beat / 4,
                          timing=timing)
     if snap:
-        # every note to a line: half a 1/16 beat reaches one from anywhere, and coarse lines are tried first
-        chart = snap_chart(chart, timing, tol_ms=max(10.0, beat / 32.0 + 0.5))
+        # Every note to a line of the divisions a chart of this density uses (a Normal chart has no 1/16 notes):
+        # the tolerance reaches a line from anywhere, and coarse lines are tried first.
+        divisors = SNAP_DIVISORS[div]
+        chart = snap_chart(chart, timing, divisors=divisors, tol_ms=beat / (2.0 * max(divisors)) + 0.5)
     return make_playable(chart, audio_ms=audio_ms, min_jack_ms=min_jack_ms, min_ln_ms=beat / 4)
 
 
-def _min_sep_frames(density: float, beat_ms: float) -> int:
-    """The shortest gap between note times, in rhythm-model frames, as human charts keep it: a chart with about one
-    onset per beat or fewer keeps whole beats apart, up to ~2.2 per beat half beats, up to ~3.5 quarter beats,
-    denser ones eighths (15 % slack for triplets). Without it the N strongest onsets bunch up in the loud parts, and osu!'s star rating,
-    which follows the hardest stretches, caps a low-rated chart at half the notes a human would give it."""
+SNAP_DIVISORS = {1: (1, 2, 4), 2: (1, 2, 4, 3), 4: (1, 2, 4, 3, 6, 8), 8: (1, 2, 4, 3, 6, 8),
+                 16: (1, 2, 4, 3, 6, 8, 12, 16)}
+
+
+def _finest_division(density: float, beat_ms: float) -> int:
+    """The finest beat division human charts of this onset density use as their shortest gap: about one onset per
+    beat or fewer keeps whole beats apart, up to ~2.2 per beat half beats, up to ~3.5 quarter beats, denser
+    charts eighths, and only beyond ~6 per beat sixteenths (from the PrincessOfWinter, Csikos Post and Umami
+    ladders: their Expert charts put 97-99 % of notes on 1/1, 1/2 and 1/4 lines)."""
+    per_beat = density * beat_ms / 1000.0
+    return 1 if per_beat < 1.1 else 2 if per_beat < 2.2 else 4 if per_beat < 3.5 else 8 if per_beat < 6 else 16
+
+
+def _min_sep_frames(div: int, beat_ms: float) -> int:
+    """That shortest gap in rhythm-model frames, with 15 % slack for triplets. Without it the N strongest onsets
+    bunch up in the loud parts, and osu!'s star rating, which follows the hardest stretches, caps a low-rated chart
+    at half the notes a human would give it."""
     from beatforge.training.rhythm import STEP_MS
 
-    per_beat = density * beat_ms / 1000.0
-    div = 1 if per_beat < 1.1 else 2 if per_beat < 2.2 else 4 if per_beat < 3.5 else 8
     return max(3, int(0.85 * beat_ms / div / STEP_MS))
 
 
