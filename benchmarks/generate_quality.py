@@ -30,8 +30,60 @@ SR_GRID = (1.5, 2.5, 3.5, 4.5, 6.0)
 EVAL_KEYS = (4, 7)
 
 
+def _mean(rows: list[dict], key: str) -> float:
+    return float(np.mean([r[key] for r in rows]))
+
+
+def markdown(out: dict) -> str:
+    """The model card's tables from a quality.json."""
+    lines = []
+    rows = out.get("rhythm", [])
+    if rows:
+        lines += ["| song | keys | chart | SR | notes (human / generated) | model F1 20 ms | 50 ms | librosa F1 20 ms "
+                  "| 50 ms |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for r in rows:
+            lines.append(f"| {r['song'][:28]} | {r['keys']}K | {r['chart'][:24]} | {r['sr_ref']:.2f} -> "
+                         f"{r['sr_gen']:.2f} | {r['notes_ref']} / {r['notes_gen']} | {r['model_f1_20']:.3f} | "
+                         f"**{r['model_f1_50']:.3f}** | {r['librosa_f1_20']:.3f} | {r['librosa_f1_50']:.3f} |")
+        lines += ["", "| song | keys | charts | model F1 20 / 50 ms | librosa F1 20 / 50 ms | hardest chart: model / "
+                  "librosa at 50 ms |", "| --- | --- | --- | --- | --- | --- |"]
+        for song in dict.fromkeys(r["song"] for r in rows):
+            rs = [r for r in rows if r["song"] == song]
+            top = max(rs, key=lambda r: r["sr_ref"])
+            lines.append(f"| {song[:28]} | {rs[0]['keys']}K | {len(rs)} | {_mean(rs, 'model_f1_20'):.3f} / "
+                         f"{_mean(rs, 'model_f1_50'):.3f} | {_mean(rs, 'librosa_f1_20'):.3f} / "
+                         f"{_mean(rs, 'librosa_f1_50'):.3f} | {top['model_f1_50']:.3f} / {top['librosa_f1_50']:.3f} |")
+        tops = [max((r for r in rows if r["song"] == s), key=lambda r: r["sr_ref"]) for s in {r["song"] for r in rows}]
+        lines.append(f"| **all** | | {len(rows)} | {_mean(rows, 'model_f1_20'):.3f} / "
+                     f"**{_mean(rows, 'model_f1_50'):.3f}** | {_mean(rows, 'librosa_f1_20'):.3f} / "
+                     f"{_mean(rows, 'librosa_f1_50'):.3f} | {_mean(tops, 'model_f1_50'):.3f} / "
+                     f"{_mean(tops, 'librosa_f1_50'):.3f} |")
+    grid = out.get("grid", [])
+    if grid:
+        srs = sorted({g["sr_req"] for g in grid})
+        lines += ["", "| song | " + " | ".join(f"SR {s:g}" for s in srs) + " |", "| --- |" + " --- |" * len(srs)]
+        for song in dict.fromkeys(g["song"] for g in grid):
+            got = {g["sr_req"]: g["sr_gen"] for g in grid if g["song"] == song}
+            lines.append(f"| {song[:28]} | " + " | ".join(f"{got[s]:.2f}" for s in srs) + " |")
+        lines.append("| mean abs. error | " + " | ".join(
+            f"{np.mean([abs(g['sr_gen'] - s) for g in grid if g['sr_req'] == s]):.2f}" for s in srs) + " |")
+    pr = out.get("prompts", [])
+    if pr:
+        lines += ["", "| song | skillset | more: rating (gap to overall) | less: rating (gap to overall) | none |",
+                  "| --- | --- | --- | --- | --- |"]
+        for song in dict.fromkeys(p["song"] for p in pr):
+            for sk in dict.fromkeys(p["skillset"] for p in pr):
+                mo = next(p for p in pr if p["song"] == song and p["skillset"] == sk and p["way"] == "more")
+                le = next(p for p in pr if p["song"] == song and p["skillset"] == sk and p["way"] == "less")
+                lines.append(f"| {song[:24]} | {sk} | {mo['after']:.1f} ({mo['gap_after']:+.1f}) | "
+                             f"{le['after']:.1f} ({le['gap_after']:+.1f}) | "
+                             f"{mo['before']:.1f} ({mo['gap_before']:+.1f}) |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--report", help="print the markdown tables of a quality.json and stop")
     ap.add_argument("--dataset", default="datasets/songs")
     ap.add_argument("--folds", default="logs/rhythm_loso")
     ap.add_argument("--out", default="logs/generate_quality")
@@ -41,6 +93,9 @@ def main() -> None:
     ap.add_argument("--prompts", action="store_true", help="also measure the skillset prompts")
     ap.add_argument("--no-grid", action="store_true")
     args = ap.parse_args()
+    if args.report:
+        print(markdown(json.loads(Path(args.report).read_text())))
+        return
 
     import torch
 

@@ -161,3 +161,18 @@ def test_bad_input_one_line_exit_2_nothing_written(case: str, tmp_path: Path, ca
     assert len(err.splitlines()) == 1 and err.startswith("beatforge: error: "), err
     assert needle.lower() in err.lower(), err
     assert not out.exists() or not any(out.iterdir()), "a failed run left files in OUTDIR"
+
+
+def test_a_frets_on_fire_folder_is_one_song_with_its_stems_mixed(tmp_path: Path) -> None:
+    folder = tmp_path / "fof song"
+    folder.mkdir()
+    (folder / "song.ini").write_text("[song]\nname = Click Song\nartist = beatforge synthetic\n")
+    _click_song(folder / "song.ogg", 8.0)
+    _click_song(folder / "guitar.ogg", 8.0)
+    out = tmp_path / "out"
+    assert main(["generate", str(folder), "--keys", "5", "--sr", "2", "--steps", "2", "--no-preview",
+                 "-o", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert "audio.ogg" in names and "beatforge synthetic - Click Song.osz" in names
+    osu = next(out.glob("*.osu")).read_text(encoding="utf-8")
+    assert "Title:Click Song" in osu and "Artist:beatforge synthetic" in osu and "AudioFilename: audio.ogg" in osu
