@@ -75,6 +75,8 @@ def test_slider_ends_match_references() -> None:
     from slider.curve import Curve
     from slider.position import Position
 
+    if not MAPS:
+        pytest.skip("real data not found: ../shared/data (tests read it beside the checkout)")
     checked = {"B": 0, "P": 0, "L": 0}
     for bm in MAPS[:40]:
         for o in bm.hit_objects:
