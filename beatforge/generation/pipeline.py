@@ -243,7 +243,8 @@ def _build(acts, density, span_s, frames, keys, bias, chords, ratio, timing, aud
     act = activation_at(acts, density)
     div = _finest_division(density, beat)
     onsets = pick_onsets(act, int(round(density * span_s)), start_ms=0.0, end_ms=audio_ms - 1.0,
-                         evenness=bias.evenness, min_sep=_min_sep_frames(div, beat))
+                         evenness=bias.evenness, min_sep=_min_sep_frames(div, beat),
+                         prefer=_on_lines(timing, div) if div <= 2 else None)
     chart = assign_notes(onsets, frames, keys, bias=bias, chord_ratio=chords, ln_ratio=ratio, min_ln_ms=beat / 4,
                          timing=timing)
     if snap:
@@ -265,6 +266,20 @@ def _finest_division(density: float, beat_ms: float) -> int:
     ladders: their Expert charts put 97-99 % of notes on 1/1, 1/2 and 1/4 lines)."""
     per_beat = density * beat_ms / 1000.0
     return 1 if per_beat < 1.1 else 2 if per_beat < 2.2 else 4 if per_beat < 3.5 else 8 if per_beat < 6 else 16
+
+
+def _on_lines(timing: list[TimingPoint], div: int):
+    """For sparse charts: a mask of the times within 15 % of a 1/``div`` beat of a 1/``div`` line (of the first
+    timing point's grid). Mappers put 89-97 % of a Beginner or Easy chart's notes on whole beats (PrincessOfWinter,
+    Csikos Post, Umami), and the strongest onsets of a song are often syncopated."""
+    tp = timing[0]
+    step = tp.beat_length / div
+
+    def prefer(times: np.ndarray) -> np.ndarray:
+        b = (times - tp.time) / step
+        return np.abs(b - np.round(b)) <= 0.15
+
+    return prefer
 
 
 def _min_sep_frames(div: int, beat_ms: float) -> int:

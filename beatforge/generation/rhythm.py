@@ -71,12 +71,14 @@ def peak_candidates(act: np.ndarray, *, min_sep: int = 3, start_ms: float = 0.0,
     return times[order], heights[order]
 
 
-def pick_onsets(act: np.ndarray, n: int, *, evenness: float = 0.0, window_s: float = 8.0, **kw) -> np.ndarray:
+def pick_onsets(act: np.ndarray, n: int, *, evenness: float = 0.0, window_s: float = 8.0, prefer=None,
+                **kw) -> np.ndarray:
     """The ``n`` strongest peaks of ``act``, as sorted times (ms).
 
     ``evenness`` > 0 spreads the notes more evenly over the song (each peak's height is divided by the mean
     activation around it, over ``window_s``, to that power: quiet parts get more notes, loud parts fewer); < 0
-    concentrates them in the busy parts.
+    concentrates them in the busy parts. ``prefer``: a function of candidate times -> bool mask; preferred
+    candidates are taken first (e.g. those on the beat lines a sparse chart uses), the others only after them.
     """
     times, heights = peak_candidates(act, **kw)
     if evenness and len(times):
@@ -86,6 +88,8 @@ def pick_onsets(act: np.ndarray, n: int, *, evenness: float = 0.0, window_s: flo
         idx = np.clip((times / frame_ms).astype(np.int64), 0, len(act) - 1)
         score = heights / np.maximum(local[idx], 1e-3) ** evenness
         times = times[np.argsort(-score, kind="stable")]
+    if prefer is not None and len(times):
+        times = times[np.argsort(~prefer(times), kind="stable")]  # preferred first, strength order kept within
     return np.sort(times[: max(int(n), 0)])
 
 
