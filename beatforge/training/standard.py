@@ -1,0 +1,251 @@
+"""Training the osu!standard DiT: osu-diffusion's ``train.py``, on a beatforge standard dataset.
+
+One process (``python train.py ...``, CPU included) or one per GPU under ``torchrun`` (PyTorch DDP; the backend from
+``--dist``). A plain loop rather than Lightning, as osu-diffusion's: its flags, step-based checkpoints and
+``torchrun`` usage are what its users know.
+
+What differs from osu-diffusion (shared/reference/peers.md 2.4, 2.8):
+
+* checkpoints are ``results/<NNN>-<model>/checkpoints/<step:07d>/`` with ``model.safetensors`` (the EMA weights,
+  what sampling uses), ``model.json`` (config, style table size, step) and ``state.pt`` (model, EMA, optimizer,
+  step, epoch: tensors and plain data only, read with ``torch.load(weights_only=True)``); ``--ckpt`` resumes with
+  the step and epoch restored;
+* ``--relearn-embeds`` re-initialises the style table at the new ``--num-classes`` and keeps every other weight
+  (no hard-coded optimizer-state index: the optimizer starts fresh);
+* boolean flags are real booleans (``--use-amp`` / ``--no-use-amp``), not ``type=bool``;
+* styles come from ``beatmap_idx.json`` (BeatmapID -> class index), never a pickle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from beatforge.errors import BeatforgeError
+from beatforge.models.dit import DiT, DiTConfig, dit_config
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="train.py", description="Train the osu!standard position DiT (osu-diffusion).")
+    p.add_argument("--data-path", required=True, type=Path, help="a dataset built with --mode standard")
+    p.add_argument("--num-classes", type=int, help="style table size (default: the dataset's beatmap count)")
+    p.add_argument("--data-start", type=int, default=0, help="first mapset index (in the dataset's set order)")
+    p.add_argument("--data-end", type=int, help="mapset index to stop before (default: all)")
+    p.add_argument("--results-dir", type=Path, default=Path("results"))
+    p.add_argument("--model", default="DiT-B", help="DiT-S, DiT-B, DiT-L, DiT-XL (DiT-T: tiny, for tests)")
+    p.add_argument("--epochs", type=int, default=1400)
+    p.add_argument("--max-steps", type=int, help="stop after this many steps (beatforge extra)")
+    p.add_argument("--global-batch-size", type=int, default=256)
+    p.add_argument("--global-seed", type=int, default=0)
+    p.add_argument("--num-workers", type=int, default=4)
+    p.add_argument("--log-every", type=int, default=100)
+    p.add_argument("--ckpt-every", type=int, default=50_000)
+    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--stride", type=int, default=16)
+    p.add_argument("--use-amp", type=_bool, nargs="?", const=True, default=True, help="fp16 autocast on CUDA")
+    p.add_argument("--ckpt", type=Path, help="a checkpoint directory (or its state.pt) to resume from")
+    p.add_argument("--dist", default="nccl", help="process-group backend under torchrun (gloo on Windows / CPU)")
+    p.add_argument("--noise-schedule", default="squaredcos_cap_v2", choices=["squaredcos_cap_v2", "linear"])
+    p.add_argument("--l1-loss", type=_bool, nargs="?", const=True, default=True)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--relearn-embeds", type=_bool, nargs="?", const=True, default=False)
+    p.add_argument("--ema-decay", type=float, default=0.9999)
+    return p
+
+
+def load_standard_maps(data_path: Path, data_start: int = 0, data_end: int | None = None):
+    """(maps, beatmap index) of a standard dataset: labels are positions in the dataset's map order; the index maps
+    osu! BeatmapID (or, without one, the dataset's record id) to that label."""
+    from beatforge.data.build import load_notes, read_index
+    from beatforge.data.standard_dataset import StandardMap
+
+    if not (data_path / "index.jsonl").is_file():
+        raise BeatforgeError(f"--data-path {data_path}: not a beatforge dataset (build one with "
+                             "'beatforge dataset build --mode standard --songs ... --out DIR')")
+    recs = [r for r in read_index(data_path) if r.get("mode") == "standard"]
+    if not recs:
+        raise BeatforgeError(f"--data-path {data_path}: the dataset holds no osu!standard maps")
+    sets = list(dict.fromkeys(r.get("set_id") or r["song_key"] for r in recs))
+    chosen = set(sets[data_start:data_end])
+    maps, index = [], {}
+    for label, r in enumerate(recs):
+        key = str(r["map_id"]) if r.get("map_id") else r["id"]
+        index[key] = label
+        if (r.get("set_id") or r["song_key"]) in chosen:
+            maps.append(StandardMap(load_notes(data_path, r), label, r.get("map_id"),
+                                    f"{r.get('artist')} - {r.get('title')} [{r.get('version')}]"))
+    return maps, index
+
+
+def _results_dir(root: Path, model: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    n = len([p for p in root.iterdir() if p.is_dir()])
+    out = root / f"{n:03d}-{model}"
+    (out / "checkpoints").mkdir(parents=True, exist_ok=False)
+    return out
+
+
+def save_checkpoint(out: Path, model: DiT, ema: DiT, opt, step: int, epoch: int, extra: dict) -> Path:
+    from safetensors.torch import save
+
+    from beatforge.fileio import atomic_write_bytes, atomic_write_text
+
+    d = out / "checkpoints" / f"{step:07d}"
+    d.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(d / "model.safetensors", save({k: v.detach().cpu().contiguous()
+                                                       for k, v in ema.state_dict().items()}))
+    atomic_write_text(d / "model.json", json.dumps({"format": "beatforge-dit/1", "config": model.cfg.to_dict(),
+                                                     "step": step, "epoch": epoch, **extra}, indent=1))
+    import io
+
+    buf = io.BytesIO()
+    torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step,
+                "epoch": epoch, "config": model.cfg.to_dict()}, buf)
+    atomic_write_bytes(d / "state.pt", buf.getvalue())
+    return d
+
+
+def load_state(path: Path) -> dict:
+    p = path / "state.pt" if path.is_dir() else path
+    if not p.is_file():
+        raise BeatforgeError(f"--ckpt {path}: no state.pt there (give a checkpoint directory)")
+    try:
+        return torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for foreign files
+        raise BeatforgeError(f"--ckpt {path}: not a beatforge DiT checkpoint ({str(exc).splitlines()[0][:100]})"
+                             ) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    torch.set_flush_denormal(True)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if world > 1:
+        import torch.distributed as dist
+
+        backend = args.dist if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+    if args.global_batch_size % world:
+        raise BeatforgeError(f"--global-batch-size {args.global_batch_size} must divide by the {world} processes")
+    seed = args.global_seed * world + rank
+    torch.manual_seed(seed)
+
+    from diffusers import DDPMScheduler
+
+    from beatforge.data.standard_dataset import StandardWindows
+
+    maps, index = load_standard_maps(args.data_path, args.data_start, args.data_end)
+    num_classes = args.num_classes or len(index)
+    if max(m.label for m in maps) >= num_classes:
+        raise BeatforgeError(f"--num-classes {num_classes}: the dataset has {len(index)} beatmaps")
+    state = load_state(args.ckpt) if args.ckpt else None
+    cfg = dit_config(args.model, num_classes)
+    if state is not None and not args.relearn_embeds and state["config"]["num_classes"] != num_classes:
+        raise BeatforgeError(f"--ckpt {args.ckpt}: trained with {state['config']['num_classes']} classes, not "
+                             f"{num_classes}; pass --relearn-embeds to learn a new style table")
+    model = DiT(cfg).to(device)
+    step = epoch = 0
+    if state is not None:
+        own = {k: v for k, v in state["model"].items() if not (args.relearn_embeds and k.startswith("labels."))}
+        missing, unexpected = model.load_state_dict(own, strict=False)
+        if unexpected or (set(missing) - {"labels.weight"}):
+            raise BeatforgeError(f"--ckpt {args.ckpt}: does not fit --model {args.model}")
+        if not args.relearn_embeds:
+            step, epoch = int(state["step"]), int(state["epoch"])
+    ema = DiT(DiTConfig(**cfg.to_dict())).to(device)
+    ema.load_state_dict(model.state_dict())
+    if state is not None and not args.relearn_embeds:
+        ema.load_state_dict(state["ema"])
+    ema.requires_grad_(False)
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.index is not None
+                                                        else None)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
+    if state is not None and not args.relearn_embeds:
+        opt.load_state_dict(state["opt"])
+        for g in opt.param_groups:
+            g["lr"] = args.lr
+    sched = DDPMScheduler(num_train_timesteps=1000, beta_schedule=args.noise_schedule)
+    data = StandardWindows(maps, seq_len=args.seq_len, stride=args.stride, seed=args.global_seed)
+    sampler = torch.utils.data.DistributedSampler(data, world, rank, shuffle=True, seed=args.global_seed)
+    loader = torch.utils.data.DataLoader(data, batch_size=args.global_batch_size // world, sampler=sampler,
+                                         num_workers=args.num_workers, drop_last=len(data) >= args.global_batch_size)
+    out = _results_dir(args.results_dir, args.model) if rank == 0 else None
+    use_amp = bool(args.use_amp and device.type == "cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    log = (out / "log.txt").open("a") if out else None
+
+    def say(text: str) -> None:
+        if rank == 0:
+            print(text, flush=True)
+            log.write(text + "\n")
+            log.flush()
+
+    say(f"{args.model}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, {len(maps)} maps, "
+        f"{len(data)} windows, {num_classes} styles, device {device}, {world} process(es), from step {step}")
+    extra = {"num_classes": num_classes, "model": args.model, "seq_len": args.seq_len,
+             "noise_schedule": args.noise_schedule}
+    if out:
+        from beatforge.fileio import atomic_write_text
+
+        atomic_write_text(out / "beatmap_idx.json", json.dumps(index, indent=0))
+    losses, t0 = [], time.perf_counter()
+    done = False
+    while epoch < args.epochs and not done:
+        sampler.set_epoch(epoch)
+        data.set_epoch(epoch)
+        for batch in loader:
+            b = {k: v.to(device) for k, v in batch.items()}
+            t = torch.randint(0, 1000, (b["x"].shape[0],), device=device)
+            noise = torch.randn_like(b["x"])
+            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                pred = net(sched.add_noise(b["x"], noise, t), t, b["times"], b["dist"], b["kinds"],
+                           model.drop_labels(b["label"]), window=args.seq_len)
+            err = (pred.float() - noise).abs() if args.l1_loss else (pred.float() - noise) ** 2
+            mask = b["valid"][:, None, :].float()
+            loss = (err * mask).sum() / (2 * mask.sum()).clamp_min(1.0)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            with torch.no_grad():
+                for pe, pm in zip(ema.parameters(), model.parameters()):
+                    pe.lerp_(pm, 1.0 - args.ema_decay)
+            step += 1
+            losses.append(loss.item())
+            if step % args.log_every == 0:
+                say(f"(step={step:07d}) train loss {np.mean(losses[-args.log_every:]):.4f}, "
+                    f"{args.log_every / (time.perf_counter() - t0):.2f} steps/s")
+                t0 = time.perf_counter()
+            if out and step % args.ckpt_every == 0:
+                say(f"saved {save_checkpoint(out, model, ema, opt, step, epoch, extra)}")
+            if args.max_steps and step >= args.max_steps:
+                done = True
+                break
+        else:
+            epoch += 1
+    if out and (step % args.ckpt_every):
+        say(f"saved {save_checkpoint(out, model, ema, opt, step, epoch, extra)}")
+    if world > 1:
+        torch.distributed.destroy_process_group()
+    return 0
+
+
+__all__ = ["build_parser", "main", "load_standard_maps", "save_checkpoint", "load_state"]

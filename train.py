@@ -1,0 +1,20 @@
+"""osu-diffusion's training entry point, kept so its guide works as written:
+
+    torchrun --nproc-per-node=1 train.py --data-path DATASET --model DiT-B --num-workers 4 --epochs 100 \
+        --global-batch-size 256 --ckpt-every 20000 --seq-len 128 --dist gloo
+
+DATASET is built by ``beatforge dataset build --mode standard --songs ... --out DATASET`` (in place of the .NET
+Mapperator step). It is beatforge/training/standard.py; errors print one line and exit 2.
+"""
+
+import sys
+
+from beatforge.errors import BeatforgeError
+from beatforge.training.standard import main
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except BeatforgeError as exc:
+        print(f"train.py: error: {exc}", file=sys.stderr)
+        sys.exit(2)
