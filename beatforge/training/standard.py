@@ -99,7 +99,8 @@ def _results_dir(root: Path, model: str) -> Path:
     return out
 
 
-def save_checkpoint(out: Path, model: DiT, ema: DiT, opt, step: int, epoch: int, extra: dict) -> Path:
+def save_checkpoint(out: Path, model: DiT, ema: DiT, opt, step: int, epoch: int, extra: dict,
+                    index: dict | None = None) -> Path:
     from safetensors.torch import save
 
     from beatforge.fileio import atomic_write_bytes, atomic_write_text
@@ -110,6 +111,8 @@ def save_checkpoint(out: Path, model: DiT, ema: DiT, opt, step: int, epoch: int,
                                                        for k, v in ema.state_dict().items()}))
     atomic_write_text(d / "model.json", json.dumps({"format": "beatforge-dit/1", "config": model.cfg.to_dict(),
                                                      "step": step, "epoch": epoch, **extra}, indent=1))
+    if index is not None:  # the styles travel with the checkpoint (sample.py finds them there)
+        atomic_write_text(d / "beatmap_idx.json", json.dumps(index))
     import io
 
     buf = io.BytesIO()
@@ -235,14 +238,14 @@ def main(argv: list[str] | None = None) -> int:
                     f"{args.log_every / (time.perf_counter() - t0):.2f} steps/s")
                 t0 = time.perf_counter()
             if out and step % args.ckpt_every == 0:
-                say(f"saved {save_checkpoint(out, model, ema, opt, step, epoch, extra)}")
+                say(f"saved {save_checkpoint(out, model, ema, opt, step, epoch, extra, index)}")
             if args.max_steps and step >= args.max_steps:
                 done = True
                 break
         else:
             epoch += 1
     if out and (step % args.ckpt_every):
-        say(f"saved {save_checkpoint(out, model, ema, opt, step, epoch, extra)}")
+        say(f"saved {save_checkpoint(out, model, ema, opt, step, epoch, extra, index)}")
     if world > 1:
         torch.distributed.destroy_process_group()
     return 0

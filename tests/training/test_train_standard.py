@@ -77,3 +77,39 @@ def test_torchrun_two_cpu_processes(dataset: Path, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "2 process(es)" in proc.stdout
     assert load_state(tmp_path / "r" / "000-DiT-T" / "checkpoints" / "0000002")["step"] == 2
+
+
+def test_sample_py_remaps_a_real_map(dataset: Path, tmp_path: Path) -> None:
+    """A (barely trained) tiny DiT remaps a real map: same times, every object in the playfield, slider paths of
+    exactly their required length, rosu-pp-py rates it; an unknown style fails with one line naming the way to
+    find valid ids."""
+    import numpy as np
+    import rosu_pp_py as rosu
+
+    from beatforge.charts.slider_path import path_length, polyline
+    from beatforge.formats.osu import parse_osu
+
+    run = _run(dataset, tmp_path / "results")
+    ckpt = sorted((run / "checkpoints").iterdir())[-1]
+    src = need_data("standard", "kimi_no_bouken.osu")
+    out = tmp_path / "remap.osu"
+    proc = subprocess.run([sys.executable, str(REPO / "sample.py"), "--beatmap", str(src), "--ckpt", str(ckpt),
+                           "--num-sampling-steps", "10", "--seed", "1", "--cfg-scale", "1.0", "-o", str(out)],
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ref, new = parse_osu(src), parse_osu(out)
+    assert [o.time for o in new.hit_objects] == [o.time for o in ref.hit_objects]
+    assert [o.length for o in new.hit_objects] == [o.length for o in ref.hit_objects]
+    for o in new.hit_objects:
+        assert 0 <= o.x <= 512 and 0 <= o.y <= 384
+        if o.curve_points:
+            assert all(0 <= x <= 512 and 0 <= y <= 384 for x, y in o.curve_points)
+            pts = np.array([(o.x, o.y), *o.curve_points], dtype=float)
+            assert abs(path_length(polyline(o.curve_type, pts)) - o.length) < 1.0 or o.length <= 0
+    assert rosu.Difficulty().calculate(rosu.Beatmap(path=str(out))).stars > 0
+    moved = np.mean([(o.x, o.y) != (r.x, r.y) for o, r in zip(new.hit_objects, ref.hit_objects)])
+    assert moved > 0.9  # new positions, not a copy
+    bad = subprocess.run([sys.executable, str(REPO / "sample.py"), "--beatmap", str(src), "--ckpt", str(ckpt),
+                          "--style-id", "123456789", "--num-sampling-steps", "2"], capture_output=True, text=True,
+                         timeout=300, cwd=REPO)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "beatforge styles" in bad.stderr

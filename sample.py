@@ -1,0 +1,56 @@
+"""osu-diffusion's sampling entry point, kept so its guide works as written:
+
+    python sample.py --beatmap MAP.osu --ckpt results/000-DiT-B/checkpoints/0400000 [--style-id BEATMAP_ID]
+        [--cfg-scale 1.0] [--num-sampling-steps 50] [--seed 0] [--beatmap_idx beatmap_idx.json]
+
+Writes a new .osu with the map's rhythm and timing and new positions. Errors print one line and exit 2.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from beatforge.errors import BeatforgeError
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="sample.py", description="Remap an osu!standard beatmap with a trained DiT.")
+    p.add_argument("--beatmap", required=True, type=Path)
+    p.add_argument("--ckpt", required=True, type=Path, help="a checkpoint directory from train.py")
+    p.add_argument("--model", help="accepted for osu-diffusion's guide; the checkpoint says which model it is")
+    p.add_argument("--num-classes", type=int, help="accepted for the guide; checked against the checkpoint")
+    p.add_argument("--beatmap-idx", "--beatmap_idx", dest="beatmap_idx", type=Path,
+                   help="beatmap_idx.json (default: the one in the checkpoint directory)")
+    p.add_argument("--style-id", type=int, help="osu! BeatmapID of a training map whose style to use")
+    p.add_argument("--cfg-scale", type=float, default=1.0)
+    p.add_argument("--num-sampling-steps", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", type=Path, help="the .osu to write (default: results/remaps/...)")
+    args = p.parse_args(argv)
+    from beatforge.fileio import atomic_write_text
+    from beatforge.formats.export import safe_name
+    from beatforge.formats.osu import write_osu
+    from beatforge.generation.standard import load_dit, remap_standard
+
+    if not 1 <= args.num_sampling_steps <= 1000:
+        raise BeatforgeError(f"--num-sampling-steps {args.num_sampling_steps}: must be 1-1000")
+    if args.num_classes is not None and load_dit(args.ckpt)[0].cfg.num_classes != args.num_classes:
+        raise BeatforgeError(f"--num-classes {args.num_classes}: the checkpoint has "
+                             f"{load_dit(args.ckpt)[0].cfg.num_classes}")
+    bm = remap_standard(args.beatmap, ckpt=args.ckpt, style_id=args.style_id, cfg_scale=args.cfg_scale,
+                        steps=args.num_sampling_steps, seed=args.seed, beatmap_idx=args.beatmap_idx)
+    style = args.style_id if args.style_id is not None else "no style"
+    bm.metadata["Version"] = f"{bm.metadata.get('Version', '')} (beatforge remap, {style})"
+    bm.metadata["BeatmapID"] = "0"
+    out = args.output or Path("results") / "remaps" / (safe_name(f"{args.beatmap.stem} remap {args.seed}") + ".osu")
+    atomic_write_text(out, write_osu(bm))
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BeatforgeError as exc:
+        print(f"sample.py: error: {exc}", file=sys.stderr)
+        sys.exit(2)
