@@ -21,7 +21,7 @@ def main(argv=None) -> int:
     p.add_argument("--num-classes", type=int, help="accepted for the guide; checked against the checkpoint")
     p.add_argument("--beatmap-idx", "--beatmap_idx", dest="beatmap_idx", type=Path,
                    help="beatmap_idx.json (default: the one in the checkpoint directory)")
-    p.add_argument("--style-id", type=int, help="osu! BeatmapID of a training map whose style to use")
+    p.add_argument("--style-id", help="osu! BeatmapID of a training map whose style to use ('beatforge styles')")
     p.add_argument("--cfg-scale", type=float, default=1.0)
     p.add_argument("--num-sampling-steps", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)

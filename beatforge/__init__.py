@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 
 from beatforge.errors import BeatforgeError  # noqa: E402
 
-__all__ = ["BeatforgeError", "__version__", "generate_mania", "write_set"]
+__all__ = ["BeatforgeError", "__version__", "generate_mania", "remap_standard", "write_set"]
 
 
 def __getattr__(name: str):
@@ -18,4 +18,8 @@ def __getattr__(name: str):
         from beatforge.generation import pipeline
 
         return getattr(pipeline, name)
+    if name == "remap_standard":
+        from beatforge.generation.standard import remap_standard
+
+        return remap_standard
     raise AttributeError(f"module 'beatforge' has no attribute {name!r}")

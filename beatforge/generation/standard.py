@@ -21,6 +21,20 @@ from beatforge.charts.standard_sequence import CURVE, CURVE_NAMES, KIND, LENGTH,
 from beatforge.errors import BeatforgeError
 from beatforge.models.dit import PLAYFIELD, DiT, DiTConfig
 
+DEFAULT_STANDARD_MODEL = Path(__file__).resolve().parents[2] / "models" / "standard"
+
+
+def list_styles(ckpt: str | Path) -> list[tuple[str, int, str]]:
+    """(style id, class index, map name) for every style the checkpoint knows (from its beatmap_idx.json and, where
+    present, styles.json with the maps' names)."""
+    d = Path(ckpt)
+    idx = d / "beatmap_idx.json"
+    if not idx.is_file():
+        raise BeatforgeError(f"{ckpt}: no beatmap_idx.json in the checkpoint directory")
+    index = json.loads(idx.read_text(encoding="utf-8"))
+    names = json.loads((d / "styles.json").read_text(encoding="utf-8")) if (d / "styles.json").is_file() else {}
+    return sorted(((k, int(v), names.get(k, "")) for k, v in index.items()), key=lambda r: r[1])
+
 
 def load_dit(path: str | Path) -> tuple[DiT, dict]:
     """A checkpoint directory (``model.safetensors`` + ``model.json``) -> the EMA model, its metadata."""
@@ -36,7 +50,7 @@ def load_dit(path: str | Path) -> tuple[DiT, dict]:
     return net.eval(), meta
 
 
-def style_label(style_id: int | None, index: dict[str, int] | None, num_classes: int, where: str) -> int:
+def style_label(style_id: int | str | None, index: dict[str, int] | None, num_classes: int, where: str) -> int:
     """The class index of an osu! BeatmapID (None = the null style)."""
     if style_id is None:
         return num_classes
@@ -125,7 +139,8 @@ def _place(head: np.ndarray, off: np.ndarray) -> np.ndarray:
     return np.clip(allp + shift, 0, PLAYFIELD)
 
 
-def remap_standard(beatmap: str | Path, *, ckpt: str | Path, style_id: int | None = None, cfg_scale: float = 1.0,
+def remap_standard(beatmap: str | Path, *, ckpt: str | Path | None = None, style_id: int | str | None = None,
+                   cfg_scale: float = 1.0,
                    steps: int = 50, seed: int = 0, beatmap_idx: str | Path | None = None, progress=None):
     """A new osu!standard Beatmap: ``beatmap``'s rhythm and timing, positions sampled by the DiT at ``ckpt``."""
     import copy
@@ -139,6 +154,7 @@ def remap_standard(beatmap: str | Path, *, ckpt: str | Path, style_id: int | Non
     seq = encode(bm)
     if len(seq) == 0:
         raise BeatforgeError(f"{beatmap}: the beatmap has no hit objects")
+    ckpt = ckpt or DEFAULT_STANDARD_MODEL
     model, meta = load_dit(ckpt)
     idx_path = Path(beatmap_idx) if beatmap_idx else Path(ckpt) / "beatmap_idx.json"
     index = json.loads(idx_path.read_text(encoding="utf-8")) if idx_path.is_file() else meta.get("beatmap_idx")

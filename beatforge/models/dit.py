@@ -12,7 +12,8 @@ Differences from osu-diffusion, and why:
   not use a learned variance, so 20-50 steps suffice (osu-diffusion: learned variance, 250-1000 ancestral steps);
 * attention is banded (each token sees +-``window`` tokens) through a mask built in one vectorised expression,
   not a Python loop, and a whole map is one sequence at sampling time, as there;
-* sizes S/B/L/XL are osu-diffusion's; ``DiT-T`` (tiny) exists for tests and CPU smoke runs.
+* sizes S/B/L/XL are osu-diffusion's; ``DiT-XS`` (6 x 256, ~5 M parameters) is the shipped model's size, which
+  trains on a CPU; ``DiT-T`` (tiny) exists for tests.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class DiTConfig:
 
 SIZES: dict[str, tuple[int, int, int]] = {  # depth, hidden, heads
     "DiT-T": (2, 64, 4),
+    "DiT-XS": (6, 256, 8),
     "DiT-S": (12, 384, 6),
     "DiT-B": (12, 768, 12),
     "DiT-L": (24, 1024, 16),

@@ -68,8 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_standard_maps(data_path: Path, data_start: int = 0, data_end: int | None = None):
-    """(maps, beatmap index) of a standard dataset: labels are positions in the dataset's map order; the index maps
-    osu! BeatmapID (or, without one, the dataset's record id) to that label."""
+    """(maps, beatmap index, names) of a standard dataset: labels are positions in the dataset's map order; the
+    index maps osu! BeatmapID (or, without one, the dataset's record id) to that label, and names the same keys to
+    "Artist - Title (Mapper) [Difficulty]"."""
     from beatforge.data.build import load_notes, read_index
     from beatforge.data.standard_dataset import StandardMap
 
@@ -82,13 +83,15 @@ def load_standard_maps(data_path: Path, data_start: int = 0, data_end: int | Non
     sets = list(dict.fromkeys(r.get("set_id") or r["song_key"] for r in recs))
     chosen = set(sets[data_start:data_end])
     maps, index = [], {}
+    names = {}
     for label, r in enumerate(recs):
         key = str(r["map_id"]) if r.get("map_id") else r["id"]
         index[key] = label
+        names[key] = f"{r.get('artist')} - {r.get('title')} ({r.get('creator')}) [{r.get('version')}]"
         if (r.get("set_id") or r["song_key"]) in chosen:
             maps.append(StandardMap(load_notes(data_path, r), label, r.get("map_id"),
                                     f"{r.get('artist')} - {r.get('title')} [{r.get('version')}]"))
-    return maps, index
+    return maps, index, names
 
 
 def _results_dir(root: Path, model: str) -> Path:
@@ -100,7 +103,7 @@ def _results_dir(root: Path, model: str) -> Path:
 
 
 def save_checkpoint(out: Path, model: DiT, ema: DiT, opt, step: int, epoch: int, extra: dict,
-                    index: dict | None = None) -> Path:
+                    index: dict | None = None, names: dict | None = None) -> Path:
     from safetensors.torch import save
 
     from beatforge.fileio import atomic_write_bytes, atomic_write_text
@@ -113,6 +116,8 @@ def save_checkpoint(out: Path, model: DiT, ema: DiT, opt, step: int, epoch: int,
                                                      "step": step, "epoch": epoch, **extra}, indent=1))
     if index is not None:  # the styles travel with the checkpoint (sample.py finds them there)
         atomic_write_text(d / "beatmap_idx.json", json.dumps(index))
+        names = names or {}
+        atomic_write_text(d / "styles.json", json.dumps({k: names.get(k, "") for k in index}, ensure_ascii=False))
     import io
 
     buf = io.BytesIO()
@@ -153,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from beatforge.data.standard_dataset import StandardWindows
 
-    maps, index = load_standard_maps(args.data_path, args.data_start, args.data_end)
+    maps, index, names = load_standard_maps(args.data_path, args.data_start, args.data_end)
     num_classes = args.num_classes or len(index)
     if max(m.label for m in maps) >= num_classes:
         raise BeatforgeError(f"--num-classes {num_classes}: the dataset has {len(index)} beatmaps")
@@ -238,14 +243,14 @@ def main(argv: list[str] | None = None) -> int:
                     f"{args.log_every / (time.perf_counter() - t0):.2f} steps/s")
                 t0 = time.perf_counter()
             if out and step % args.ckpt_every == 0:
-                say(f"saved {save_checkpoint(out, model, ema, opt, step, epoch, extra, index)}")
+                say(f"saved {save_checkpoint(out, model, ema, opt, step, epoch, extra, index, names)}")
             if args.max_steps and step >= args.max_steps:
                 done = True
                 break
         else:
             epoch += 1
     if out and (step % args.ckpt_every):
-        say(f"saved {save_checkpoint(out, model, ema, opt, step, epoch, extra, index)}")
+        say(f"saved {save_checkpoint(out, model, ema, opt, step, epoch, extra, index, names)}")
     if world > 1:
         torch.distributed.destroy_process_group()
     return 0

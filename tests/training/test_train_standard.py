@@ -113,3 +113,30 @@ def test_sample_py_remaps_a_real_map(dataset: Path, tmp_path: Path) -> None:
                           "--style-id", "123456789", "--num-sampling-steps", "2"], capture_output=True, text=True,
                          timeout=300, cwd=REPO)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "beatforge styles" in bad.stderr
+
+
+def test_remap_styles_and_beatmap_idx_commands(dataset: Path, tmp_path: Path, capsys) -> None:
+    import json
+
+    import beatforge
+    from beatforge.cli import main as cli
+
+    run = _run(dataset, tmp_path / "results")
+    ckpt = sorted((run / "checkpoints").iterdir())[-1]
+    capsys.readouterr()
+    assert cli(["styles", "--ckpt", str(ckpt)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 67 and lines[0].split("\t")[1] == "0" and " - " in lines[0].split("\t")[2]
+    style = lines[0].split("\t")[0]
+    src = need_data("standard", "kimi_no_bouken.osu")
+    out = tmp_path / "r.osu"
+    assert cli(["remap", str(src), "-o", str(out), "--ckpt", str(ckpt), "--style-id", style, "--cfg-scale", "2",
+                "--steps", "5"]) == 0
+    assert "beatforge remap" in out.read_text(encoding="utf-8")
+    bm = beatforge.remap_standard(src, ckpt=ckpt, steps=3, seed=1)
+    assert len(bm.hit_objects) > 300
+    proc = subprocess.run([sys.executable, str(REPO / "generate_beatmap_idx.py"), "--data-path", str(dataset),
+                           "--out", str(tmp_path / "idx.json")], capture_output=True, text=True, timeout=120,
+                          cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "idx.json").read_text()) == json.loads((ckpt / "beatmap_idx.json").read_text())

@@ -1,0 +1,38 @@
+"""osu-diffusion's ``generate_beatmap_idx.py``, for users following its guide step by step:
+
+    python generate_beatmap_idx.py --data-path DATASET [--out beatmap_idx.json]
+
+Writes the style index of a standard dataset (osu! BeatmapID, or the dataset's record id for maps without one ->
+class index, in the order train.py gives them) as JSON, never a pickle. train.py also writes it beside every
+checkpoint, where sample.py finds it by itself.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from beatforge.errors import BeatforgeError
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="generate_beatmap_idx.py", description=__doc__.splitlines()[0])
+    p.add_argument("--data-path", required=True, type=Path, help="a dataset built with --mode standard")
+    p.add_argument("--out", type=Path, help="where to write it (default: DATASET/beatmap_idx.json)")
+    args = p.parse_args(argv)
+    from beatforge.fileio import atomic_write_text
+    from beatforge.training.standard import load_standard_maps
+
+    _, index, _ = load_standard_maps(args.data_path)
+    out = args.out or args.data_path / "beatmap_idx.json"
+    atomic_write_text(out, json.dumps(index, indent=0))
+    print(f"{out}: {len(index)} beatmaps")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BeatforgeError as exc:
+        print(f"generate_beatmap_idx.py: error: {exc}", file=sys.stderr)
+        sys.exit(2)
