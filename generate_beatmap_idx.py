@@ -9,10 +9,7 @@ checkpoint, where sample.py finds it by itself.
 
 import argparse
 import json
-import sys
 from pathlib import Path
-
-from beatforge.errors import BeatforgeError
 
 
 def main(argv=None) -> int:
@@ -31,8 +28,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BeatforgeError as exc:
-        print(f"generate_beatmap_idx.py: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    from beatforge.cli import run_script
+
+    run_script("generate_beatmap_idx.py", main)

@@ -7,7 +7,6 @@ Writes a new .osu with the map's rhythm and timing and new positions. Errors pri
 """
 
 import argparse
-import sys
 from pathlib import Path
 
 from beatforge.errors import BeatforgeError
@@ -34,14 +33,12 @@ def main(argv=None) -> int:
 
     if not 1 <= args.num_sampling_steps <= 1000:
         raise BeatforgeError(f"--num-sampling-steps {args.num_sampling_steps}: must be 1-1000")
-    if args.num_classes is not None and load_dit(args.ckpt)[0].cfg.num_classes != args.num_classes:
-        raise BeatforgeError(f"--num-classes {args.num_classes}: the checkpoint has "
-                             f"{load_dit(args.ckpt)[0].cfg.num_classes}")
+    if args.num_classes is not None:
+        have = load_dit(args.ckpt)[0].cfg.num_classes
+        if have != args.num_classes:
+            raise BeatforgeError(f"--num-classes {args.num_classes}: the checkpoint has {have}")
     bm = remap_standard(args.beatmap, ckpt=args.ckpt, style_id=args.style_id, cfg_scale=args.cfg_scale,
                         steps=args.num_sampling_steps, seed=args.seed, beatmap_idx=args.beatmap_idx)
-    style = args.style_id if args.style_id is not None else "no style"
-    bm.metadata["Version"] = f"{bm.metadata.get('Version', '')} (beatforge remap, {style})"
-    bm.metadata["BeatmapID"] = "0"
     out = args.output or Path("results") / "remaps" / (safe_name(f"{args.beatmap.stem} remap {args.seed}") + ".osu")
     atomic_write_text(out, write_osu(bm))
     print(out)
@@ -49,8 +46,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BeatforgeError as exc:
-        print(f"sample.py: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    from beatforge.cli import run_script
+
+    run_script("sample.py", main)

@@ -7,14 +7,8 @@ DATASET is built by ``beatforge dataset build --mode standard --songs ... --out 
 Mapperator step). It is beatforge/training/standard.py; errors print one line and exit 2.
 """
 
-import sys
-
-from beatforge.errors import BeatforgeError
+from beatforge.cli import run_script
 from beatforge.training.standard import main
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except BeatforgeError as exc:
-        print(f"train.py: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_script("train.py", main)

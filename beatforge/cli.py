@@ -363,9 +363,6 @@ def _cmd_remap(args: argparse.Namespace) -> int:
         raise BeatforgeError(f"--steps {args.steps}: must be 1-1000")
     bm = remap_standard(args.beatmap, ckpt=args.ckpt or DEFAULT_STANDARD_MODEL, style_id=args.style_id,
                         cfg_scale=args.cfg_scale, steps=args.steps, seed=args.seed)
-    style = args.style_id if args.style_id is not None else "no style"
-    bm.metadata["Version"] = f"{bm.metadata.get('Version', '')} (beatforge remap, {style})"
-    bm.metadata["BeatmapID"] = "0"
     atomic_write_text(args.output, write_osu(bm))
     print(args.output)
     return 0
@@ -426,6 +423,18 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         print("beatforge: error: out of memory", file=sys.stderr)
         return 1
+
+
+def run_script(prog: str, main_fn, argv: list[str] | None = None) -> None:
+    """The seed guides' root scripts (train.py, sample.py, generate_beatmap_idx.py): a BeatforgeError is one
+    ``PROG: error: ...`` line and exit code 2, as for ``beatforge`` itself."""
+    try:
+        sys.exit(main_fn(argv))
+    except BeatforgeError as exc:
+        if os.environ.get("BEATFORGE_DEBUG"):
+            raise
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
 
 
 if __name__ == "__main__":

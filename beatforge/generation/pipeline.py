@@ -46,10 +46,6 @@ class Song:
     title: str
     artist: str
 
-    @property
-    def stem(self) -> str:
-        return self.title
-
 
 def resolve_song(path: str | Path, *, title: str | None = None, artist: str | None = None) -> Song:
     """An audio file, or a Frets on Fire song folder (its stems are mixed, its song.ini names it)."""
@@ -305,33 +301,30 @@ def _fit_density(build, target_sr: float, fit: bool, iters: int = 9) -> _Fit:
     best = _Fit(chart, rate(chart), guess)
     if not fit:
         return best
-    lo, hi = np.log(0.2), np.log(16.0)
+    best = _bisect(lambda v: (build(float(np.exp(v))), float(np.exp(v))), np.log(0.2), np.log(16.0), iters,
+                   target_sr, best, rate, stop_within=0.05)
+    if best.sr < target_sr - 0.2:
+        # the song has no more onsets to give: add notes to chords instead (a dense chart of a slow song is chordy)
+        best = _bisect(lambda x: (build(16.0, x), 16.0), 0.0, 3.0, 6, target_sr, best, rate)
+    return best
+
+
+def _bisect(make, lo: float, hi: float, iters: int, target_sr: float, best: _Fit, rate,
+            stop_within: float | None = None) -> _Fit:
+    """Bisection of a parameter the star rating grows with; ``make(v)`` -> (chart, density). The chart closest to
+    ``target_sr`` seen (``best`` included) is returned."""
     for _ in range(iters):
-        if abs(best.sr - target_sr) < 0.05:
+        if stop_within is not None and abs(best.sr - target_sr) < stop_within:
             break
         mid = (lo + hi) / 2.0
-        d = float(np.exp(mid))
-        chart = build(d)
+        chart, density = make(mid)
         sr = rate(chart)
         if abs(sr - target_sr) < abs(best.sr - target_sr):
-            best = _Fit(chart, sr, d)
+            best = _Fit(chart, sr, density)
         if sr < target_sr:
             lo = mid
         else:
             hi = mid
-    if best.sr < target_sr - 0.2:
-        # the song has no more onsets to give: add notes to chords instead (a dense chart of a slow song is chordy)
-        lo_x, hi_x = 0.0, 3.0
-        for _ in range(6):
-            x = (lo_x + hi_x) / 2.0
-            chart = build(16.0, x)
-            sr = rate(chart)
-            if abs(sr - target_sr) < abs(best.sr - target_sr):
-                best = _Fit(chart, sr, 16.0)
-            if sr < target_sr:
-                lo_x = x
-            else:
-                hi_x = x
     return best
 
 

@@ -142,7 +142,8 @@ def _place(head: np.ndarray, off: np.ndarray) -> np.ndarray:
 def remap_standard(beatmap: str | Path, *, ckpt: str | Path | None = None, style_id: int | str | None = None,
                    cfg_scale: float = 1.0,
                    steps: int = 50, seed: int = 0, beatmap_idx: str | Path | None = None, progress=None):
-    """A new osu!standard Beatmap: ``beatmap``'s rhythm and timing, positions sampled by the DiT at ``ckpt``."""
+    """A new osu!standard Beatmap: ``beatmap``'s rhythm and timing, positions sampled by the DiT at ``ckpt``, its
+    difficulty name marked as a beatforge remap and its BeatmapID cleared (it is a new map)."""
     import copy
 
     from beatforge.charts.standard_sequence import decode, encode
@@ -165,6 +166,9 @@ def remap_standard(beatmap: str | Path, *, ckpt: str | Path | None = None, style
     new = fit_sliders(new)
     out = copy.deepcopy(bm)
     out.hit_objects = decode(new, template=bm)
+    style = style_id if style_id is not None else "no style"
+    out.metadata["Version"] = f"{bm.metadata.get('Version', '')} (beatforge remap, {style})"
+    out.metadata["BeatmapID"] = "0"
     return out
 
 

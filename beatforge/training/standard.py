@@ -19,6 +19,7 @@ What differs from osu-diffusion (shared/reference/peers.md 2.4, 2.8):
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import time
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 
 from beatforge.errors import BeatforgeError
-from beatforge.models.dit import DiT, DiTConfig, dit_config
+from beatforge.models.dit import DiT, dit_config
 
 
 def _bool(text: str) -> bool:
@@ -176,8 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             raise BeatforgeError(f"--ckpt {args.ckpt}: does not fit --model {args.model}")
         if not args.relearn_embeds:
             step, epoch = int(state["step"]), int(state["epoch"])
-    ema = DiT(DiTConfig(**cfg.to_dict())).to(device)
-    ema.load_state_dict(model.state_dict())
+    ema = copy.deepcopy(model)
     if state is not None and not args.relearn_embeds:
         ema.load_state_dict(state["ema"])
     ema.requires_grad_(False)
