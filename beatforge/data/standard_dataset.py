@@ -5,8 +5,10 @@ padded (and masked out of the loss) instead of silently skipped, and windows are
 (map, start), so every epoch sees every window once in a shuffled order and any sampler (DDP included) can split
 them. Per token:
 
-* ``x``: the position in [0, 1] of the playfield (x / 512, y / 384), the diffusion target; the map is flipped
-  horizontally and/or vertically with p 0.5 each, per window;
+* ``x``: the position in [-1, 1] of the playfield (2 x / 512 - 1, 2 y / 384 - 1), the diffusion target; the map
+  is flipped horizontally and/or vertically with p 0.5 each, per window. osu-diffusion uses [0, 1]: centred
+  targets with twice the spread give the denoiser a signal-to-noise ratio the cosine schedule was made for
+  (the DDPM image convention), so fewer training steps reach a given spacing fit;
 * ``times``: ms, relative to the window's first token plus a random offset in [0, ``time_jitter_ms``) (the model
   must not learn absolute song time);
 * ``dist``: pixels to the previous datapoint (the first from the playfield centre): the spacing the remap keeps;
@@ -44,9 +46,9 @@ def spacing(seq: np.ndarray) -> np.ndarray:
 
 
 def token_arrays(seq: np.ndarray) -> dict[str, np.ndarray]:
-    """The model's inputs for a whole sequence: positions in [0, 1], times (ms), spacing (px), kinds."""
+    """The model's inputs for a whole sequence: positions in [-1, 1], times (ms), spacing (px), kinds."""
     return {
-        "x": (seq[:, [X, Y]] / np.array(PLAYFIELD)).T.astype(np.float32),
+        "x": (2.0 * seq[:, [X, Y]] / np.array(PLAYFIELD) - 1.0).T.astype(np.float32),
         "times": seq[:, TIME].astype(np.float32),
         "dist": spacing(seq).astype(np.float32),
         "kinds": seq[:, KIND].astype(np.int64),
@@ -92,7 +94,7 @@ class StandardWindows(torch.utils.data.Dataset):
         if self.flip:
             for axis in (0, 1):
                 if rng.random() < 0.5:
-                    x[axis, :n] = 1.0 - x[axis, :n]
+                    x[axis, :n] = -x[axis, :n]
         t = tok["times"][s:s + n]
         times[:n] = t - t[0] + (rng.random() * self.jitter if self.jitter else 0.0)
         dist[:n] = tok["dist"][s:s + n]

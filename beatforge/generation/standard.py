@@ -11,6 +11,7 @@ playfield, and every object is clamped inside 512x384.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import torch
 
 from beatforge.charts.slider_path import path_length, polyline
 from beatforge.charts.standard_sequence import CURVE, CURVE_NAMES, KIND, LENGTH, SLIDES, X, Y
+from beatforge.data.standard_dataset import CENTRE
 from beatforge.errors import BeatforgeError
 from beatforge.models.dit import PLAYFIELD, DiT, DiTConfig
 
@@ -60,10 +62,46 @@ def style_label(style_id: int | str | None, index: dict[str, int] | None, num_cl
     return int(index[str(style_id)])
 
 
+def keep_spacing(pos: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    """(N, 2) positions walked so that each lies exactly ``dist[i]`` px from the one before it (the first from the
+    playfield centre), heading where the model put it, turned by the smallest angle (15 degree steps) that stays
+    inside the playfield.
+
+    The DiT is *conditioned* on the reference map's spacing, and a small model trained for minutes on a CPU only
+    roughly honours it; this projection makes the remap keep the spacing (its difficulty) exactly while the model
+    still chooses the directions: the flow, the shapes, the style. A sequential walk by nature (each point hangs
+    on the one placed before it), so a loop over plain floats: about 2 microseconds a point, 5 ms for a
+    1000-object map, cheaper than the numpy calls a vectorised search would make per point.
+    """
+    w, h = PLAYFIELD
+    px, py = CENTRE
+    heading = 0.0
+    out = np.empty_like(pos, dtype=np.float64)
+    steps = [0.0] + [a * sgn for a in np.deg2rad(np.arange(15, 181, 15)) for sgn in (1.0, -1.0)][:-1]
+    for i, ((x, y), d) in enumerate(zip(pos.tolist(), dist.tolist())):
+        dx, dy = x - px, y - py
+        if dx * dx + dy * dy > 1e-6:
+            heading = math.atan2(dy, dx)
+        for turn in steps:
+            a = heading + turn
+            nx, ny = px + d * math.cos(a), py + d * math.sin(a)
+            if 0.0 <= nx <= w and 0.0 <= ny <= h:
+                break
+        else:  # no direction fits (a jump longer than the field allows from here): the nearest point inside
+            nx, ny = min(max(px + d * math.cos(heading), 0.0), w), min(max(py + d * math.sin(heading), 0.0), h)
+        out[i] = px, py = nx, ny
+    return out
+
+
 @torch.no_grad()
 def sample_positions(model: DiT, seq: np.ndarray, *, label: int, cfg_scale: float = 1.0, steps: int = 50,
-                     seed: int = 0, window: int = 128, progress=None) -> np.ndarray:
-    """(N, 2) new positions in osu! pixels for the sequence's tokens."""
+                     seed: int = 0, window: int = 128, spacing: bool = True, progress=None) -> np.ndarray:
+    """(N, 2) new positions in osu! pixels for the sequence's tokens.
+
+    With ``spacing`` (the default) each step's predicted clean positions are projected onto the reference
+    spacing (:func:`keep_spacing`) before the solver moves on, so the network denoises a layout that already
+    has the map's spacing and refines its directions in context; the result is projected once more at the end.
+    ``spacing=False`` gives the network's raw output (what the quality report compares against)."""
     from diffusers import DPMSolverMultistepScheduler
 
     from beatforge.data.standard_dataset import token_arrays
@@ -79,13 +117,21 @@ def sample_positions(model: DiT, seq: np.ndarray, *, label: int, cfg_scale: floa
     sched.set_timesteps(steps)
     gen = torch.Generator().manual_seed(int(seed))
     x = torch.randn((1, 2, n), generator=gen)
+    half = torch.tensor(PLAYFIELD, dtype=torch.float64)[:, None] / 2
+    ac = sched.alphas_cumprod
     for i, t in enumerate(sched.timesteps):
         eps = model.forward_with_cfg(x, t.expand(1), times, dist, kinds, labels, cfg_scale, window=window)
+        if spacing:
+            a, sg = float(ac[int(t)]) ** 0.5, float(1 - ac[int(t)]) ** 0.5
+            x0 = ((x - sg * eps) / a)[0].double()
+            kept = keep_spacing(((x0 + 1) * half).T.numpy(), tok["dist"])
+            x0 = torch.from_numpy(kept.T) / half - 1
+            eps = (x - a * x0[None].float()) / sg
         x = sched.step(eps, t, x).prev_sample
         if progress:
             progress(i + 1, steps)
-    pos = x[0].T.numpy() * np.array(PLAYFIELD)
-    return np.clip(pos, 0.0, PLAYFIELD)
+    pos = (x[0].double() + 1).mul(half).T.numpy()
+    return keep_spacing(pos, tok["dist"]) if spacing else np.clip(pos, 0.0, PLAYFIELD)
 
 
 def fit_sliders(seq: np.ndarray) -> np.ndarray:
@@ -141,7 +187,8 @@ def _place(head: np.ndarray, off: np.ndarray) -> np.ndarray:
 
 def remap_standard(beatmap: str | Path, *, ckpt: str | Path | None = None, style_id: int | str | None = None,
                    cfg_scale: float = 1.0,
-                   steps: int = 50, seed: int = 0, beatmap_idx: str | Path | None = None, progress=None):
+                   steps: int = 50, seed: int = 0, beatmap_idx: str | Path | None = None, spacing: bool = True,
+                   progress=None):
     """A new osu!standard Beatmap: ``beatmap``'s rhythm and timing, positions sampled by the DiT at ``ckpt``, its
     difficulty name marked as a beatforge remap and its BeatmapID cleared (it is a new map)."""
     import copy
@@ -162,7 +209,8 @@ def remap_standard(beatmap: str | Path, *, ckpt: str | Path | None = None, style
     label = style_label(style_id, index, model.cfg.num_classes, str(ckpt))
     new = seq.copy()
     new[:, [X, Y]] = sample_positions(model, seq, label=label, cfg_scale=cfg_scale, steps=steps, seed=seed,
-                                      window=int(meta.get("seq_len", 128)), progress=progress)
+                                      window=int(meta.get("seq_len", 128)), spacing=spacing,
+                                      progress=progress)
     new = fit_sliders(new)
     out = copy.deepcopy(bm)
     out.hit_objects = decode(new, template=bm)
@@ -172,4 +220,4 @@ def remap_standard(beatmap: str | Path, *, ckpt: str | Path | None = None, style
     return out
 
 
-__all__ = ["load_dit", "style_label", "sample_positions", "fit_sliders", "remap_standard"]
+__all__ = ["load_dit", "style_label", "sample_positions", "keep_spacing", "fit_sliders", "remap_standard"]

@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-classes", type=int, help="style table size (default: the dataset's beatmap count)")
     p.add_argument("--data-start", type=int, default=0, help="first mapset index (in the dataset's set order)")
     p.add_argument("--data-end", type=int, help="mapset index to stop before (default: all)")
+    p.add_argument("--exclude", action="append", default=[], metavar="SET",
+                   help="leave this mapset out of training (a set id or song folder; repeatable; beatforge extra, "
+                        "for held-out evaluation: the style table keeps every map so fold models share ids)")
     p.add_argument("--results-dir", type=Path, default=Path("results"))
     p.add_argument("--model", default="DiT-B", help="DiT-S, DiT-B, DiT-L, DiT-XL (DiT-T: tiny, for tests)")
     p.add_argument("--epochs", type=int, default=1400)
@@ -68,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_standard_maps(data_path: Path, data_start: int = 0, data_end: int | None = None):
+def load_standard_maps(data_path: Path, data_start: int = 0, data_end: int | None = None,
+                       exclude: list[str] | tuple[str, ...] = ()):
     """(maps, beatmap index, names) of a standard dataset: labels are positions in the dataset's map order; the
     index maps osu! BeatmapID (or, without one, the dataset's record id) to that label, and names the same keys to
     "Artist - Title (Mapper) [Difficulty]"."""
@@ -82,7 +86,7 @@ def load_standard_maps(data_path: Path, data_start: int = 0, data_end: int | Non
     if not recs:
         raise BeatforgeError(f"--data-path {data_path}: the dataset holds no osu!standard maps")
     sets = list(dict.fromkeys(r.get("set_id") or r["song_key"] for r in recs))
-    chosen = set(sets[data_start:data_end])
+    chosen = {k for k in sets[data_start:data_end] if str(k) not in set(map(str, exclude))}
     maps, index = [], {}
     names = {}
     for label, r in enumerate(recs):
@@ -159,7 +163,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from beatforge.data.standard_dataset import StandardWindows
 
-    maps, index, names = load_standard_maps(args.data_path, args.data_start, args.data_end)
+    maps, index, names = load_standard_maps(args.data_path, args.data_start, args.data_end, args.exclude)
+    if not maps:
+        raise BeatforgeError(f"--data-path {args.data_path}: no maps left to train on "
+                             "(--data-start/--data-end/--exclude)")
     num_classes = args.num_classes or len(index)
     if max(m.label for m in maps) >= num_classes:
         raise BeatforgeError(f"--num-classes {num_classes}: the dataset has {len(index)} beatmaps")
@@ -233,9 +240,11 @@ def main(argv: list[str] | None = None) -> int:
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
-            with torch.no_grad():
+            with torch.no_grad():  # EMA with warm-up (diffusers' EMAModel): at osu-diffusion's fixed 0.9999 a
+                # run of a few thousand steps would sample from weights still ~90 % at their initialisation
+                decay = min(args.ema_decay, (1 + step) / (10 + step))
                 for pe, pm in zip(ema.parameters(), model.parameters()):
-                    pe.lerp_(pm, 1.0 - args.ema_decay)
+                    pe.lerp_(pm, 1.0 - decay)
             step += 1
             losses.append(loss.item())
             if step % args.log_every == 0:
