@@ -9,7 +9,7 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
 install: $(BIN)/python
-	bash scripts/install_system_deps.sh
+	bash scripts/install_system_deps.sh $(SYSTEM_DEPS_ARGS)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first and exactly pinned: the CPU build; a looser pin pulls several GB of CUDA packages.
 	$(BIN)/pip install -q torch==2.13.0

@@ -24,6 +24,8 @@ def main(argv=None) -> int:
     p.add_argument("--cfg-scale", type=float, default=1.0)
     p.add_argument("--num-sampling-steps", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--free-spacing", action="store_true",
+                   help="the network's raw positions, without projecting them onto the map's spacing (beatforge)")
     p.add_argument("-o", "--output", type=Path, help="the .osu to write (default: results/remaps/...)")
     args = p.parse_args(argv)
     from beatforge.fileio import atomic_write_text
@@ -38,7 +40,8 @@ def main(argv=None) -> int:
         if have != args.num_classes:
             raise BeatforgeError(f"--num-classes {args.num_classes}: the checkpoint has {have}")
     bm = remap_standard(args.beatmap, ckpt=args.ckpt, style_id=args.style_id, cfg_scale=args.cfg_scale,
-                        steps=args.num_sampling_steps, seed=args.seed, beatmap_idx=args.beatmap_idx)
+                        steps=args.num_sampling_steps, seed=args.seed, beatmap_idx=args.beatmap_idx,
+                        spacing=not args.free_spacing)
     out = args.output or Path("results") / "remaps" / (safe_name(f"{args.beatmap.stem} remap {args.seed}") + ".osu")
     atomic_write_text(out, write_osu(bm))
     print(out)

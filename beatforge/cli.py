@@ -351,6 +351,8 @@ def _add_remap(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cfg-scale", type=float, default=1.0)
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--free-spacing", action="store_true",
+                   help="the network's raw positions, without projecting them onto the map's spacing")
     p.set_defaults(func=_cmd_remap)
 
 
@@ -362,7 +364,7 @@ def _cmd_remap(args: argparse.Namespace) -> int:
     if not 1 <= args.steps <= 1000:
         raise BeatforgeError(f"--steps {args.steps}: must be 1-1000")
     bm = remap_standard(args.beatmap, ckpt=args.ckpt or DEFAULT_STANDARD_MODEL, style_id=args.style_id,
-                        cfg_scale=args.cfg_scale, steps=args.steps, seed=args.seed)
+                        cfg_scale=args.cfg_scale, steps=args.steps, seed=args.seed, spacing=not args.free_spacing)
     atomic_write_text(args.output, write_osu(bm))
     print(args.output)
     return 0
@@ -382,6 +384,107 @@ def _cmd_styles(args: argparse.Namespace) -> int:
     return 0
 
 
+# ====================================================================================== evaluate / preview
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="score generated charts against human charts of the same songs (HTML report, --json)",
+        description="Pair each generated chart with the human charts of its song (same audio, else same title) and "
+        "score it against the one of nearest star rating: rhythm precision/recall/F1 at 10 and 50 ms (one-to-one "
+        "matching), star rating error, skillset distance, density, column balance, playability faults, and both "
+        "charts' onset F1 against the audio. Writes REPORT_DIR/index.html with plots and previews.",
+    )
+    p.add_argument("--generated", type=Path, required=True, help="folder of generated charts (beatforge generate's)")
+    p.add_argument("--reference", type=Path, required=True, help="folder of human charts of the same songs")
+    p.add_argument("--audio", type=Path, nargs="+", action="extend", default=[], metavar="FILE_OR_DIR",
+                   help="the songs' audio, where the charts lack it (matched to songs by content or file name)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="report folder to write (REPORT_DIR)")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from beatforge.evaluation.report import evaluate
+
+    result = evaluate(args.generated, args.reference, args.output, audio=args.audio, progress=True)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+
+    def f(v, digits: int = 3) -> str:
+        return "-" if v is None else f"{v:.{digits}f}"
+
+    for c in result["charts"]:
+        print(f"{c['title'][:30]} [{c['version'][:24]}] vs [{c['reference_version'][:24]}]: F1 {f(c['rhythm_f1_10ms'])}"
+              f" @10 ms, {f(c['rhythm_f1_50ms'])} @50 ms; SR {f(c['star_rating'], 2)} vs "
+              f"{f(c['reference_star_rating'], 2)}; onset F1 {f(c['onset_f1'])} vs {f(c['reference_onset_f1'])}; "
+              f"{c['playability_fault_count']} faults")
+    print(f"{result['n_charts']} chart(s), {result['n_songs']} song(s): rhythm F1 {f(result['rhythm_f1_10ms'])} "
+          f"@10 ms, {f(result['rhythm_f1_50ms'])} @50 ms; SR error {f(result['sr_error'], 2)}; onset F1 "
+          f"{f(result['onset_f1'])} (reference {f(result['reference_onset_f1'])})")
+    for path in result["unpaired"]:
+        print(f"not scored (no reference chart of its song): {path}")
+    print(result["report"])
+    return 0
+
+
+def _add_preview(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("preview", help="draw a chart as a piano-roll PNG (columns x time, long notes)",
+                       description="Draw one chart of any supported format as a PNG: the song in vertical strips, "
+                       "one lane per column, long notes as bars; --audio adds the audio's onset strength beside it.")
+    p.add_argument("chart", type=Path, help=".osu, .osz, .qua, .qp, .sm, .ssc, Frets on Fire folder / notes.mid, .json")
+    p.add_argument("-o", "--output", type=Path, required=True, help="the .png to write")
+    p.add_argument("--audio", type=Path, help="audio file (or Frets on Fire song folder) for the onset strength")
+    p.add_argument("--difficulty", "--version", dest="difficulty",
+                   help="difficulty name, for a file or archive holding several charts")
+    p.add_argument("--index", type=int, help="chart index, for a file or archive holding several charts")
+    p.set_defaults(func=_cmd_preview)
+
+
+def _cmd_preview(args: argparse.Namespace) -> int:
+    from beatforge.charts.preview import render_preview
+    from beatforge.formats.loader import load_chart
+
+    if args.output.suffix.lower() != ".png":
+        raise BeatforgeError(f"-o {args.output}: the output must end in .png")
+    chart = load_chart(args.chart, index=args.index, version=args.difficulty)
+    strength, end_ms = None, None
+    if args.audio is not None:
+        from beatforge.audio import load_audio
+        from beatforge.evaluation.report import audio_onsets
+        from beatforge.generation.pipeline import resolve_song
+
+        on = audio_onsets(load_audio(resolve_song(args.audio).sources), label=str(args.audio))
+        strength, end_ms = (on.env_ms, on.env), max(on.duration_ms, chart.last_ms + 500.0)
+    print(render_preview(chart, args.output, onset_strength=strength, end_ms=end_ms))
+    return 0
+
+
+# ====================================================================================== ui
+def _add_ui(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ui", help="a local web page: generate, chart to prompt, remap, evaluate (gradio)",
+                       description="Serve beatforge's web page on this machine (Mug Diffusion's controls): "
+                       "generate charts from an uploaded song, fill the prompt from a chart, remap an "
+                       "osu!standard map, evaluate generated charts. No public share link. Ctrl+C stops it.")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.set_defaults(func=_cmd_ui)
+
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    if not 1 <= args.port <= 65535:
+        raise BeatforgeError(f"--port {args.port}: must be 1-65535")
+    try:
+        from beatforge.ui.app import launch  # gradio is imported only here: every other command stays fast
+    except ImportError as exc:
+        raise BeatforgeError(f"the web page needs gradio ({exc}); install it with: pip install -e .") from None
+    try:
+        launch(args.host, args.port)
+    except OSError as exc:
+        raise BeatforgeError(f"cannot serve on {args.host}:{args.port}: {exc}") from None
+    return 0
+
+
 # ====================================================================================== main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="beatforge", description="Rhythm-game charts with diffusion models.")
@@ -395,6 +498,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_rhythm(sub)
     _add_remap(sub)
     _add_styles(sub)
+    _add_evaluate(sub)
+    _add_preview(sub)
+    _add_ui(sub)
     return parser
 
 
