@@ -250,6 +250,8 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sr", type=float, action="append", help="osu! star rating; repeat for a spread (default 4)")
     p.add_argument("--ln-ratio", type=float, help="share of long notes, 0-1")
     p.add_argument("--map-type", choices=["rice", "hybrid", "ln"])
+    p.add_argument("--style", choices=["ranked", "loved", "graveyard"],
+                   help="the rank status of the charts to imitate (Mug Diffusion's style; default: any)")
     p.add_argument("--pattern", action="append", default=[], metavar="SKILLSET=more|less",
                    help="stream, jumpstream, handstream, stamina, jackspeed, chordjack, technical")
     p.add_argument("--msd", action="append", default=[], metavar="SKILLSET=VALUE",
@@ -287,7 +289,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     charts = generate_mania(
         args.audio, keys=args.keys, sr=args.sr or [4.0], count=args.count, steps=args.steps, cfg=args.cfg,
         seed=args.seed, ckpt=args.ckpt, rhythm_ckpt=args.rhythm_ckpt, ln_ratio=args.ln_ratio,
-        map_type=args.map_type, patterns=patterns, msd=msd, bpm=args.bpm, offset=args.offset,
+        map_type=args.map_type, style=args.style, patterns=patterns, msd=msd, bpm=args.bpm, offset=args.offset,
         timing_from=args.timing_from, min_jack_ms=args.min_jack_ms, snap=args.snap, title=args.title,
         artist=args.artist, progress=True,
     )

@@ -28,6 +28,7 @@ from beatforge.errors import BeatforgeError
 
 MAX_COUNT = 32
 SR_RANGE = (1.0, 8.0)
+STYLES = ("ranked", "loved", "graveyard")  # Mug Diffusion's style choice: the rank status to imitate
 MSD_RANGE = (5.0, 35.0)
 MAX_AUDIO_S = 20 * 60.0
 MIN_AUDIO_S = 5.0
@@ -76,7 +77,7 @@ class _Fit:
     density: float
 
 
-def _check_args(keys, srs, count, steps, cfg, ln_ratio, map_type, patterns, msd, min_jack_ms) -> None:
+def _check_args(keys, srs, count, steps, cfg, ln_ratio, map_type, patterns, msd, min_jack_ms, style=None) -> None:
     if not 1 <= keys <= 10:
         raise BeatforgeError(f"--keys {keys}: must be 1-10")
     for s in srs:
@@ -92,6 +93,8 @@ def _check_args(keys, srs, count, steps, cfg, ln_ratio, map_type, patterns, msd,
         raise BeatforgeError(f"--ln-ratio {ln_ratio:g}: must be between 0 and 1")
     if map_type is not None and map_type not in ("rice", "hybrid", "ln"):
         raise BeatforgeError(f"--map-type {map_type}: must be rice, hybrid or ln")
+    if style is not None and style not in STYLES:
+        raise BeatforgeError(f"--style {style}: must be one of {', '.join(STYLES)}")
     for name, way in (patterns or {}).items():
         if name not in SKILLSETS:
             raise BeatforgeError(f"--pattern {name}: unknown skillset (known: {', '.join(SKILLSETS)})")
@@ -106,8 +109,10 @@ def _check_args(keys, srs, count, steps, cfg, ln_ratio, map_type, patterns, msd,
         raise BeatforgeError(f"--min-jack-ms {min_jack_ms:g}: must be between 0 and 1000")
 
 
-def _prompt(sr: float, ln_ratio, map_type, patterns, msd) -> dict[str, Any]:
+def _prompt(sr: float, ln_ratio, map_type, patterns, msd, style=None) -> dict[str, Any]:
     p: dict[str, Any] = {"sr": sr}
+    if style is not None:  # Mug Diffusion's "style": the rank status of the charts the model should imitate
+        p["rank_status"] = style
     if ln_ratio is not None:
         p["ln_ratio"] = ln_ratio
     if map_type is not None:
@@ -132,6 +137,7 @@ def generate_mania(
     rhythm_ckpt: Any = None,
     ln_ratio: float | None = None,
     map_type: str | None = None,
+    style: str | None = None,
     patterns: dict[str, str] | None = None,
     msd: dict[str, float] | None = None,
     bpm: float | None = None,
@@ -150,6 +156,8 @@ def generate_mania(
         audio_path: the song (any format soundfile or ffmpeg reads), or a Frets on Fire song folder (stems mixed).
         keys: key count; one the model was trained for.
         sr: requested osu! star rating(s), 1-8.
+        style: ``ranked``, ``loved`` or ``graveyard``: the rank status of the charts to imitate (Mug Diffusion's
+            style; the model's ``rank_status`` feature), or None for any.
         patterns: ``{"jumpstream": "more", "jackspeed": "less"}``.
         msd: skillset ratings (MSD scale) to ask for, ``{"stream": 23}``; ``overall`` is the overall rating.
         bpm, offset: the song's timing; ``timing_from``: take the timing points of this chart; neither: estimate.
@@ -168,7 +176,7 @@ def generate_mania(
     from beatforge.generation.rhythm import DENSITY_GRID, load_default_rhythm, onset_activation, peak_candidates
 
     srs = [float(s) for s in (sr if isinstance(sr, (list, tuple)) else [sr])]
-    _check_args(keys, srs, count, steps, cfg, ln_ratio, map_type, patterns, msd, min_jack_ms)
+    _check_args(keys, srs, count, steps, cfg, ln_ratio, map_type, patterns, msd, min_jack_ms, style)
     song = audio_path if isinstance(audio_path, Song) else resolve_song(audio_path, title=title, artist=artist)
     path = Path(song.sources[0].path)
     duration = audio_duration(list(song.sources))
@@ -191,7 +199,7 @@ def generate_mania(
     if float(np.max(np.abs(y))) < 1e-4:
         raise BeatforgeError(f"{path}: the audio is silent")
     mel = log_mel(y)
-    prompts = [_prompt(s, ln_ratio, map_type, patterns, msd) for s in srs for _ in range(count)]
+    prompts = [_prompt(s, ln_ratio, map_type, patterns, msd, style) for s in srs for _ in range(count)]
     torch.set_flush_denormal(True)
     bar = None
     if progress:

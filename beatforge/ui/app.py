@@ -39,6 +39,7 @@ log = logging.getLogger("beatforge.ui")
 
 PATTERN_WAYS = ("none", "more", "less")
 MAP_TYPES = ("any", "rice", "hybrid", "ln")
+MANIA_STYLES = ("any", "ranked", "loved", "graveyard")  # Mug Diffusion's style: the rank status to imitate
 TIMING_DETECT = "detect from the audio"
 TIMING_GIVEN = "BPM / offset"
 NO_STYLE = "none (no style)"
@@ -162,6 +163,7 @@ def generation_kwargs(v: dict[str, Any]) -> dict[str, Any]:
         "seed": int(seed) if seed is not None and seed >= 0 else None,
         "ln_ratio": float(v["ln_ratio"]) if v.get("use_ln_ratio") else None,
         "map_type": map_type if map_type in ("rice", "hybrid", "ln") else None,
+        "style": v.get("style") if v.get("style") in MANIA_STYLES[1:] else None,
         "patterns": patterns,
         "msd": msd,
         "bpm": bpm,
@@ -359,6 +361,9 @@ def _generate_tab(controls: dict[str, Any], panels: dict[str, Any]) -> None:
             controls["map_type"] = gr.Radio(list(MAP_TYPES), value="any", label="Map type",
                                             info="rice < 10 % long notes, hybrid 10-40 %, ln >= 40 %",
                                             elem_id="map_type")
+            controls["style"] = gr.Radio(list(MANIA_STYLES), value="any", label="Style",
+                                         info="imitate charts of this rank status (Mug Diffusion's style)",
+                                         elem_id="style")
             with gr.Accordion("Skillsets: more / less patterns, optional MSD", open=False) as panels["skillsets"]:
                 for s in SKILLSETS:
                     with gr.Row(equal_height=True):

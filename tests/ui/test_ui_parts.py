@@ -61,10 +61,13 @@ def test_controls_map_onto_generate_mania_like_the_cli() -> None:
     kw = generation_kwargs(_controls())
     assert kw["sr"] == [3.5] and kw["count"] == 2 and kw["seed"] is None
     assert kw["msd"] == {} and kw["patterns"] == {} and kw["ln_ratio"] is None and kw["map_type"] is None
+    assert kw["style"] is None
     assert kw["bpm"] is None and kw["offset"] is None and kw["title"] is None and kw["artist"] is None
     kw = generation_kwargs(_controls(use_overall=True, overall=24, jumpstream_way="more", jackspeed_way="less",
                                      use_stream_msd=True, stream_msd=21.5, use_ln_ratio=True, ln_ratio=0.3,
-                                     map_type="hybrid", timing=TIMING_GIVEN, bpm=174, offset=35, seed=7))
+                                     map_type="hybrid", style="loved", timing=TIMING_GIVEN, bpm=174, offset=35,
+                                     seed=7))
+    assert kw["style"] == "loved"
     assert kw["msd"] == {"overall": 24.0, "stream": 21.5}  # as `--msd overall=24 --msd stream=21.5`
     assert kw["patterns"] == {"jumpstream": "more", "jackspeed": "less"}
     assert (kw["ln_ratio"], kw["map_type"], kw["bpm"], kw["offset"], kw["seed"]) == (0.3, "hybrid", 174, 35, 7)
