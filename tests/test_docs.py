@@ -1,11 +1,35 @@
-"""The commands the README and docs/ show are real: every ``beatforge ...`` line in their bash blocks runs and
-succeeds (lines that point at a user's own library, ``~/...``, are only parsed)."""
+"""The commands and code that README.md and docs/ show are real: each one is run here, or by CI.
+
+A reader copies these lines into a terminal, so a renamed flag, a config that no longer loads or an example that
+raises is a bug in the docs. Every line of every ```bash block is one of the kinds below, each checked as closely
+as a test can afford (a line of any other kind fails, so a new kind of command gets a check before it is shown):
+
+* ``beatforge ...``: parsed, then run into ``build/docs/`` (``beatforge train`` is planned, as ``python main.py``);
+* ``python main.py ...`` (Mug Diffusion's guide): parsed and planned (configs load, ``-r`` decides resume or
+  fine-tune); a fine-tune also builds the model and loads the model file's weights, so a config that does not fit
+  the model fails here, not after a user has started a run;
+* ``python train.py`` / ``torchrun ... train.py``, ``python sample.py``, ``python generate_beatmap_idx.py``
+  (osu-diffusion's guide): run for real on a tiny scale (2 steps of the tiny ``DiT-T``, 2 sampling steps). A dataset
+  or checkpoint the line names that is not here (``datasets/standard`` in CI, the guide's ``results/...``) is
+  replaced by a stand-in the module builds from ``../shared/data/standard`` in seconds;
+* ``make TARGET``: the target exists (``make test`` is what CI runs, ``.ci/run``; ``make demo`` is the README's);
+* ``cp SRC DST``: SRC exists. A config copied that way is read from SRC by the page's later lines (an unedited copy
+  is the same file), so the guide's ``cp ... finetune_special_style.yaml`` step needs no file in the repository;
+* ``mkdir``: nothing to check.
+
+Lines that name a user's own files (``~/...``, ``<time>``, or a CAPITALS placeholder such as ``MAP.osu``) are only
+parsed. ```python blocks are run in order, each in a fresh namespace, from the repository root. ```console blocks
+are illustrations (``beatforge ui`` serves until Ctrl+C; ``docker`` needs a daemon, see tests/test_docker.py).
+"""
 
 from __future__ import annotations
 
-import os
+import json
 import re
+import runpy
 import shlex
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -13,50 +37,317 @@ from beatforge.cli import build_parser, main
 from tests.conftest import DATA, REPO
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+BUILD = REPO / "build" / "docs"
+SCRIPTS = ("train.py", "sample.py", "generate_beatmap_idx.py")
+
+
+def _blocks(doc: Path, lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", doc.read_text(encoding="utf-8"), flags=re.S)
+
+
+def _lines(block: str) -> list[str]:
+    """The block's commands: backslash continuations joined, ``# comments`` and comment lines dropped."""
+    joined = re.sub(r"\\\n\s*", " ", block)
+    out = []
+    for line in joined.splitlines():
+        line = line.split("  #", 1)[0].strip()
+        if line and not line.startswith("#"):
+            out.append(line)
+    return out
 
 
 def _commands() -> list[tuple[str, str]]:
-    found = []
-    for doc in DOCS:
-        for block in re.findall(r"```bash\n(.*?)```", doc.read_text(encoding="utf-8"), flags=re.S):
-            for line in block.splitlines():
-                line = line.split("  #", 1)[0].strip()
-                if line.startswith("beatforge "):
-                    found.append((doc.name, line))
-    return found
+    return [(doc.name, line) for doc in DOCS for block in _blocks(doc, "bash") for line in _lines(block)]
 
 
 COMMANDS = _commands()
+EXAMPLES = [(doc.name, blocks) for doc in DOCS if (blocks := _blocks(doc, "python"))]
+
+
+def _copies(doc_name: str) -> dict[str, str]:
+    """``cp SRC DST`` lines of one page, as {DST: SRC}: the page's later lines may name DST."""
+    found = {}
+    for doc, line in COMMANDS:
+        argv = shlex.split(line)
+        if doc == doc_name and argv[0] == "cp":
+            paths = [a for a in argv[1:] if not a.startswith("-")]
+            found[paths[-1]] = paths[0]
+    return found
+
+
+def _placeholder(argv: list[str]) -> bool:
+    """Does the line name a user's own files (``~/osu/Songs``, ``logs/<time>_x``, ``MAP.osu``, ``BEATMAP_ID``)?"""
+    for arg in argv:
+        if "~" in arg or re.search(r"<[^<>]+>", arg):
+            return True
+        for part in re.split(r"[/=\[\],]", arg):
+            if re.fullmatch(r"[A-Z][A-Z0-9_]{2,}", part.split(".")[0]):
+                return True
+    return False
 
 
 def _values(argv: list[str], flag: str) -> list[str]:
     return [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == flag]
 
 
-def test_docs_have_commands() -> None:
-    assert len(COMMANDS) >= 8
+def _drop(argv: list[str], *flags: str) -> list[str]:
+    """argv without ``flag value`` pairs (for flags the test replaces)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in flags:
+            skip = True
+        elif a.split("=", 1)[0] not in flags:
+            out.append(a)
+    return out
 
 
-@pytest.mark.parametrize("doc,line", COMMANDS, ids=[f"{d}:{c[:60]}" for d, c in COMMANDS])
-def test_documented_command(doc: str, line: str, monkeypatch, capsys) -> None:
-    argv = shlex.split(line)[1:]
+def _replace(argv: list[str], flag: str, value: str) -> list[str]:
+    return [*_drop(argv, flag), flag, value]
+
+
+def _need_data(line: str) -> None:
+    if "../shared/data" in line and not DATA.exists():
+        pytest.skip("needs ../shared/data")
+
+
+# ------------------------------------------------------------------------------------------ stand-ins (osu!standard)
+@pytest.fixture(scope="module")
+def standard_stand_in() -> dict:
+    """A standard dataset and a 2-step DiT-T checkpoint trained on it, for guide lines that name a dataset or a
+    checkpoint that is not here: the user's own ``datasets/standard``, the ``results/...`` their training writes.
+    Built once for the module (a few seconds); also clears the results folder the guide's train.py lines write to,
+    so repeated runs do not pile up experiment folders."""
+    if not DATA.exists():
+        return {}
+    shutil.rmtree(BUILD / "results", ignore_errors=True)
+    data = BUILD / "standard"
+    if not (data / "index.jsonl").is_file():
+        assert main(["dataset", "build", "--mode", "standard", "--songs", str(DATA / "standard"), "--out", str(data),
+                     "--workers", "1"]) == 0
+    root = BUILD / "stand-in-results"
+    shutil.rmtree(root, ignore_errors=True)
+    from beatforge.training.standard import main as train
+
+    assert train(["--data-path", str(data), "--model", "DiT-T", "--global-batch-size", "4", "--num-workers", "0",
+                  "--max-steps", "2", "--results-dir", str(root)]) == 0
+    (ckpt,) = sorted(root.glob("*/checkpoints/*"))
+    return {"data": data, "ckpt": ckpt}
+
+
+def _stand_in(stand_in: dict, what: str, path: str) -> Path:
+    if not stand_in:
+        pytest.skip(f"{path} is not here and ../shared/data (to build a stand-in {what}) is absent")
+    return stand_in[what]
+
+
+def _data_path(argv: list[str], stand_in: dict) -> list[str]:
+    """``--data-path`` as written when that dataset exists here, else the stand-in (whose map count then sets the
+    style table: the line's ``--num-classes`` was for its own dataset)."""
+    (path,) = _values(argv, "--data-path")
+    if (REPO / path / "index.jsonl").is_file():
+        return argv
+    return _replace(_drop(argv, "--num-classes"), "--data-path", str(_stand_in(stand_in, "data", path)))
+
+
+def _ckpt(argv: list[str], stand_in: dict, need: str) -> tuple[list[str], bool]:
+    """``--ckpt`` as written when it holds ``need`` here, else the stand-in checkpoint; (argv, replaced?). The
+    stand-in knows its own styles: a ``--style-id`` becomes its first one, and the line's style index and class
+    count (for its own checkpoint) go."""
+    paths = _values(argv, "--ckpt")
+    if not paths or (REPO / paths[0] / need).is_file():
+        return argv, False
+    ckpt = _stand_in(stand_in, "ckpt", paths[0])
+    argv = _replace(argv, "--ckpt", str(ckpt))
+    if need == "model.safetensors":  # sampling: train.py's --num-classes is the new table's size, kept
+        argv = _drop(argv, "--beatmap-idx", "--beatmap_idx", "--num-classes")
+    if _values(argv, "--style-id"):
+        from beatforge.generation.standard import list_styles
+
+        argv = _replace(argv, "--style-id", list_styles(ckpt)[0][0])
+    return argv, True
+
+
+class _Parsed(Exception):
+    """Raised right after a script has parsed its command line: the parse-only check of a placeholder line."""
+
+
+def _parse_only(script_main, argv: list[str], monkeypatch) -> None:
+    """Run a root script until its arguments are parsed (every flag must exist), then stop: the line names a user's
+    own files, so running it further would only fail on them."""
+    import argparse
+
+    parse = argparse.ArgumentParser.parse_args
+
+    def parse_then_stop(self, *args, **kwargs):
+        parse(self, *args, **kwargs)
+        raise _Parsed
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_then_stop)
+    with pytest.raises(_Parsed):
+        script_main(argv)
+
+
+def _script(name: str):
+    """The guide's root script's ``main``, loaded from its file (the script itself is what is checked)."""
+    return runpy.run_path(str(REPO / name), run_name="docs_" + name.removesuffix(".py"))["main"]
+
+
+# ------------------------------------------------------------------------------------------ the checks, by kind
+def _beatforge(doc: str, argv: list[str], line: str, stand_in: dict, capsys) -> None:
     if argv[0] == "train":
-        from beatforge.training.run import parse_train_args, plan_run
-
-        args, overrides = parse_train_args(argv[1:])
-        monkeypatch.chdir(REPO)
-        plan_run(args, overrides)  # the configs and overrides load; the training itself is tests/training's job
+        _training(doc, argv[1:])
         return
     build_parser().parse_args(argv)  # every documented flag exists
+    if _placeholder(argv):
+        return  # a user's own files: parsed above, not run
+    _need_data(line)
     if argv[:2] == ["rhythm", "train"]:
         # the recipe trains for minutes: run it for 3 steps into a scratch folder (the flags are the documented ones)
         if not all((REPO / d / "index.jsonl").is_file() for d in _values(argv, "--dataset")):
             pytest.skip("the recipe's dataset is not built here (docs/datasets.md builds it)")
-        argv = [*argv, "--steps", "3", "-o", str(REPO / "build" / "docs" / "rhythm")]
-    if "~" in line:
-        return  # a user's own library: parsed above, not run
-    if "../shared/data" in line and not DATA.exists():
-        pytest.skip("needs ../shared/data")
-    monkeypatch.chdir(REPO)
-    os.makedirs(REPO / "build" / "docs", exist_ok=True)
+        argv = [*argv, "--steps", "3", "-o", str(BUILD / "rhythm")]
+    if argv[0] in ("styles", "remap"):  # the guide's results/... checkpoint: the stand-in's
+        argv, _ = _ckpt(argv, stand_in, "model.safetensors")
     assert main(argv) == 0, capsys.readouterr().err
+
+
+def _training(doc: str, argv: list[str]) -> None:
+    """``beatforge train`` / ``python main.py``: parse and plan; a fine-tune also loads the model file into the
+    model the config builds (cheap for the shipped model's size, and the step most likely to fail for a user)."""
+    from beatforge.training.run import build_system, parse_train_args, plan_run
+
+    copies = _copies(doc)
+    argv = [copies.get(a, a) for a in argv]
+    args, overrides = parse_train_args(argv)
+    assert args.train
+    if _placeholder(argv):
+        return
+    plan = plan_run(args, overrides)  # the configs and overrides load; the training itself is tests/training's job
+    if plan.mode == "finetune":
+        build_system(plan, args, 1)
+
+
+def _train_py(argv: list[str], stand_in: dict, monkeypatch, capsys) -> None:
+    """osu-diffusion's train.py line, for 2 steps of the tiny model (the line's own --model when it resumes a real
+    checkpoint here). A stand-in checkpoint that is resumed (no --relearn-embeds) trains on the stand-in dataset,
+    the one its style table was made for."""
+    from beatforge.training.standard import build_parser as train_parser
+
+    p = _script("train.py")
+    if _placeholder(argv):
+        _parse_only(p, argv, monkeypatch)
+        return
+    relearn = train_parser().parse_args(argv).relearn_embeds
+    argv, replaced = _ckpt(argv, stand_in, "state.pt")
+    if replaced and not relearn:
+        argv = _replace(_drop(argv, "--num-classes"), "--data-path", str(stand_in["data"]))
+    else:
+        argv = _data_path(argv, stand_in)
+    if replaced or not _values(argv, "--ckpt"):
+        argv = _replace(argv, "--model", "DiT-T")
+    for flag, value in (("--max-steps", "2"), ("--global-batch-size", "4"), ("--num-workers", "0"),
+                        ("--results-dir", str(BUILD / "results"))):
+        argv = _replace(argv, flag, value)
+    assert p(argv) == 0
+    assert "saved " in capsys.readouterr().out
+
+
+def _sample_py(argv: list[str], stand_in: dict, monkeypatch) -> None:
+    p = _script("sample.py")
+    if _placeholder(argv):
+        _parse_only(p, argv, monkeypatch)
+        return
+    (beatmap,) = _values(argv, "--beatmap")
+    _need_data(beatmap)
+    argv, _ = _ckpt(argv, stand_in, "model.safetensors")
+    out = BUILD / "sample" / "remap.osu"
+    assert p([*argv, "--num-sampling-steps", "2", "-o", str(out)]) == 0
+    assert "[HitObjects]" in out.read_text(encoding="utf-8")
+
+
+def _generate_beatmap_idx_py(argv: list[str], stand_in: dict, monkeypatch) -> None:
+    p = _script("generate_beatmap_idx.py")
+    if _placeholder(argv):
+        _parse_only(p, argv, monkeypatch)
+        return
+    out = BUILD / "beatmap_idx.json"  # never into the user's dataset, whatever --out says
+    assert p(_replace(_data_path(argv, stand_in), "--out", str(out))) == 0
+    assert json.loads(out.read_text(encoding="utf-8"))
+
+
+def _make(argv: list[str]) -> None:
+    targets = set(re.findall(r"^([A-Za-z0-9_.-]+):", (REPO / "Makefile").read_text(encoding="utf-8"), flags=re.M))
+    for target in [a for a in argv[1:] if not a.startswith("-") and "=" not in a]:
+        assert target in targets, f"make {target}: no such target in the Makefile"
+        if target == "test":  # the README's test command is exactly what CI runs
+            assert "make test" in (REPO / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_docs_have_commands() -> None:
+    assert len(COMMANDS) >= 8
+    kinds = {shlex.split(line)[0] for _, line in COMMANDS}
+    assert {"beatforge", "make", "python"} <= kinds
+
+
+@pytest.mark.parametrize("doc,line", COMMANDS, ids=[f"{d}:{c[:60]}" for d, c in COMMANDS])
+def test_documented_command(doc: str, line: str, standard_stand_in, monkeypatch, capsys) -> None:
+    argv = shlex.split(line)
+    monkeypatch.chdir(REPO)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)  # the guide's torchrun lines run here as one process
+    BUILD.mkdir(parents=True, exist_ok=True)
+    if argv[0] == "torchrun":
+        argv = ["python", *argv[next(i for i, a in enumerate(argv) if a.endswith(".py")):]]
+    if argv[0] == "beatforge":
+        _beatforge(doc, argv[1:], line, standard_stand_in, capsys)
+    elif argv[:2] == ["python", "main.py"]:
+        _training(doc, argv[2:])
+    elif argv[:2] == ["python", "train.py"]:
+        _train_py(argv[2:], standard_stand_in, monkeypatch, capsys)
+    elif argv[:2] == ["python", "sample.py"]:
+        _sample_py(argv[2:], standard_stand_in, monkeypatch)
+    elif argv[:2] == ["python", "generate_beatmap_idx.py"]:
+        _generate_beatmap_idx_py(argv[2:], standard_stand_in, monkeypatch)
+    elif argv[0] == "make":
+        _make(argv)
+    elif argv[0] == "cp":
+        src = [a for a in argv[1:] if not a.startswith("-")][0]
+        assert (REPO / src).exists(), f"cp {src}: no such file"
+    elif argv[0] == "mkdir":
+        pass
+    else:
+        pytest.fail(f"no check for this kind of command; add one to tests/test_docs.py, or show it in a ```console "
+                    f"block if it cannot run in a test: {line}")
+
+
+def test_docs_have_python_examples() -> None:
+    assert len(dict(EXAMPLES).get("api.md", [])) >= 4
+
+
+@pytest.mark.parametrize("doc,blocks", EXAMPLES, ids=[d for d, _ in EXAMPLES])
+def test_python_examples(doc: str, blocks: list[str], monkeypatch) -> None:
+    """A page's ```python blocks in order, as a reader runs them (a block may use a file an earlier one wrote),
+    each in a fresh namespace, from the repository root. Blocks that read ../shared/data are skipped where it is
+    absent, after the others have run."""
+    monkeypatch.chdir(REPO)
+    BUILD.mkdir(parents=True, exist_ok=True)
+    skipped = []
+    for i, code in enumerate(blocks, 1):
+        if "../shared/data" in code and not DATA.exists():
+            skipped.append(i)
+            continue
+        exec(compile(code, f"{doc}, python block {i}", "exec"), {"__name__": f"docs_{doc}_{i}"})
+    if skipped:
+        pytest.skip(f"{doc}: python blocks {skipped} need ../shared/data")
+
+
+def test_placeholders_are_recognised() -> None:
+    """The parse-only rule: a user's own paths and names, not real ones that happen to have capitals."""
+    assert _placeholder(shlex.split("beatforge remap MAP.osu -o OUT.osu"))
+    assert _placeholder(shlex.split("python sample.py --beatmap x.osu --ckpt c --style-id BEATMAP_ID"))
+    assert _placeholder(shlex.split("python main.py --train -r logs/<time>_small"))
+    assert _placeholder(shlex.split("beatforge dataset build --songs ~/osu/Songs --out d"))
+    assert not _placeholder(shlex.split('beatforge analyze "../shared/data/x/Mecha-Tribe Assault.ssc" --difficulty '
+                                        '"Hard 10"'))
+    assert not _placeholder(shlex.split("python train.py --data-path datasets/standard --model DiT-XS"))

@@ -62,7 +62,7 @@ def style_label(style_id: int | str | None, index: dict[str, int] | None, num_cl
     return int(index[str(style_id)])
 
 
-def keep_spacing(pos: np.ndarray, dist: np.ndarray) -> np.ndarray:
+def keep_spacing(pos: np.ndarray, dist: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
     """(N, 2) positions walked so that each lies exactly ``dist[i]`` px from the one before it (the first from the
     playfield centre), heading where the model put it, turned by the smallest angle (15 degree steps) that stays
     inside the playfield.
@@ -74,7 +74,7 @@ def keep_spacing(pos: np.ndarray, dist: np.ndarray) -> np.ndarray:
     1000-object map, cheaper than the numpy calls a vectorised search would make per point.
     """
     w, h = PLAYFIELD
-    px, py = CENTRE
+    px, py = CENTRE if start is None else (float(start[0]), float(start[1]))
     heading = 0.0
     out = np.empty_like(pos, dtype=np.float64)
     steps = [0.0] + [a * sgn for a in np.deg2rad(np.arange(15, 181, 15)) for sgn in (1.0, -1.0)][:-1]
@@ -131,39 +131,51 @@ def sample_positions(model: DiT, seq: np.ndarray, *, label: int, cfg_scale: floa
         if progress:
             progress(i + 1, steps)
     pos = (x[0].double() + 1).mul(half).T.numpy()
-    return keep_spacing(pos, tok["dist"]) if spacing else np.clip(pos, 0.0, PLAYFIELD)
+    return keep_spacing_with_sliders(pos, seq, tok["dist"]) if spacing else np.clip(pos, 0.0, PLAYFIELD)
+
+
+def _slider_end(kinds: np.ndarray, h: int) -> int:
+    """Index after the anchors of the slider whose head is row ``h``."""
+    j = h + 1
+    while j < len(kinds) and 6 <= kinds[j] <= 10:
+        j += 1
+    return j
+
+
+def _fit_slider(row: np.ndarray, head: np.ndarray, anchors: np.ndarray, reps: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray] | None:
+    """One slider's control points (head first) scaled about ``head`` to the required length the head ``row``
+    stores and turned to fit the playfield, plus where its path ends; None for a slider without a length."""
+    curve = CURVE_NAMES.get(int(row[CURVE]), "B")
+    want = float(row[LENGTH])
+    if want <= 0:
+        return None
+    pts = np.vstack([head, anchors])
+    path = polyline(curve, np.repeat(pts, reps, axis=0))
+    natural = path_length(path)
+    if natural < 1e-6:  # all anchors on the head: lay the slider out straight, to the right
+        pts[1:] = head + np.array([[want, 0.0]]) * np.linspace(1 / len(anchors), 1, len(anchors))[:, None]
+        path, natural = pts, want
+    scale = want / natural
+    placed = _place(head, np.vstack([pts[1:] - head, path[-1:] - head]) * scale)
+    return placed[:-1], placed[-1]
 
 
 def fit_sliders(seq: np.ndarray) -> np.ndarray:
-    """Each slider's anchors scaled about its head to its required length, mirrored where they leave the field.
+    """Each slider's anchors scaled about its head to its required length, turned where they leave the field.
 
     A loop over sliders (each needs its own curve evaluation: Bezier / perfect circle / Catmull / linear); a
     1000-object map takes milliseconds."""
     out = seq.copy()
-    heads = np.flatnonzero(np.isin(out[:, KIND], (4, 5)))
     kinds = out[:, KIND].astype(int)
-    for h in heads:
-        j = h + 1
-        while j < len(out) and 6 <= kinds[j] <= 10:
-            j += 1
+    for h in np.flatnonzero(np.isin(kinds, (4, 5))):
+        j = _slider_end(kinds, h)
         if j == h + 1:
             continue
-        head = out[h, [X, Y]]
-        pts = out[h:j, [X, Y]].copy()
-        curve = CURVE_NAMES.get(int(out[h, CURVE]), "B")
-        want = float(out[h, LENGTH])
         reps = np.r_[1, np.maximum(out[h + 1:j, SLIDES].astype(int), 1)]  # a doubled point is a red anchor
-        natural = path_length(polyline(curve, np.repeat(pts, reps, axis=0)))
-        if want <= 0:
-            continue
-        if natural < 1e-6:  # all anchors on the head: lay the slider out straight, to the right or left
-            pts[1:] = head + np.array([[want, 0.0]]) * np.linspace(1 / (j - h - 1), 1, j - h - 1)[:, None]
-            natural = want
-        off = (pts - head) * (want / natural)
-        placed = _place(head, off[1:])
-        out[h, [X, Y]] = placed[0]
-        out[h + 1:j, X] = placed[1:, 0]
-        out[h + 1:j, Y] = placed[1:, 1]
+        fit = _fit_slider(out[h], out[h, [X, Y]], out[h + 1:j, [X, Y]], reps)
+        if fit is not None:
+            out[h:j, X], out[h:j, Y] = fit[0][:, 0], fit[0][:, 1]
     return out
 
 
@@ -183,6 +195,41 @@ def _place(head: np.ndarray, off: np.ndarray) -> np.ndarray:
     allp = np.vstack([head, head + off])
     shift = np.maximum(-allp.min(axis=0), 0) - np.maximum(allp.max(axis=0) - np.array(PLAYFIELD), 0)
     return np.clip(allp + shift, 0, PLAYFIELD)
+
+
+def keep_spacing_with_sliders(pos: np.ndarray, seq: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    """:func:`keep_spacing` that knows sliders: a slider's head is walked like any point, its shape (the model's
+    anchors, relative to the model's head) is fitted to the required length and the playfield at once, its end
+    token goes where the fitted path really ends, and the next object is walked from there. So the jump after a
+    slider keeps the reference's distance from the slider's end, which a plain walk loses once the slider is
+    rescaled. Used for the final positions (the per-step projection inside the sampler is the plain walk)."""
+    out = keep_spacing(pos[:1], dist[:1]) if len(pos) else pos.copy()
+    out = np.vstack([out, np.zeros((len(pos) - len(out), 2))])
+    kinds = seq[:, KIND].astype(int)
+    prev = out[0].copy()
+    i = 0
+    n = len(pos)
+    while i < n:
+        if i:
+            out[i] = keep_spacing(pos[i:i + 1], dist[i:i + 1], start=prev)[0]
+        prev = out[i]
+        if kinds[i] in (4, 5):
+            j = _slider_end(kinds, i)
+            if j > i + 1:
+                reps = np.r_[1, np.maximum(seq[i + 1:j, SLIDES].astype(int), 1)]
+                fit = _fit_slider(seq[i], out[i], out[i] + (pos[i + 1:j] - pos[i]), reps)
+                if fit is None:
+                    out[i + 1:j] = keep_spacing(pos[i + 1:j], dist[i + 1:j], start=out[i])
+                    prev = out[j - 1]
+                else:
+                    out[i:j], prev = fit
+                if j < n and 11 <= kinds[j] <= 15:
+                    out[j] = prev
+                    j += 1
+                i = j
+                continue
+        i += 1
+    return out
 
 
 def remap_standard(beatmap: str | Path, *, ckpt: str | Path | None = None, style_id: int | str | None = None,
@@ -220,4 +267,5 @@ def remap_standard(beatmap: str | Path, *, ckpt: str | Path | None = None, style
     return out
 
 
-__all__ = ["load_dit", "style_label", "sample_positions", "keep_spacing", "fit_sliders", "remap_standard"]
+__all__ = ["load_dit", "style_label", "sample_positions", "keep_spacing", "keep_spacing_with_sliders", "fit_sliders",
+           "remap_standard"]
