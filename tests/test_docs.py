@@ -240,7 +240,7 @@ def _train_py(argv: list[str], stand_in: dict, monkeypatch, capsys) -> None:
         _parse_only(p, argv, monkeypatch)
         return
     relearn = train_parser().parse_args(argv).relearn_embeds
-    argv, replaced = _ckpt(argv, stand_in, "state.pt")
+    argv, replaced = _ckpt(argv, stand_in, "model.json")  # a train.py checkpoint or a shipped model folder
     if replaced and not relearn:
         argv = _replace(_drop(argv, "--num-classes"), "--data-path", str(stand_in["data"]))
     else:

@@ -133,9 +133,19 @@ def save_checkpoint(out: Path, model: DiT, ema: DiT, opt, step: int, epoch: int,
 
 
 def load_state(path: Path) -> dict:
+    """A checkpoint's training state. A directory with only ``model.safetensors`` + ``model.json`` (a shipped
+    model, e.g. ``models/standard``) resumes too: its weights start both the model and the EMA, the optimizer
+    starts fresh, and the step comes from model.json."""
     p = path / "state.pt" if path.is_dir() else path
+    if not p.is_file() and path.is_dir() and (path / "model.safetensors").is_file() and (path / "model.json").is_file():
+        from safetensors.torch import load_file
+
+        meta = json.loads((path / "model.json").read_text(encoding="utf-8"))
+        weights = {k: v.float() for k, v in load_file(str(path / "model.safetensors")).items()}
+        return {"model": weights, "ema": weights, "opt": None, "step": int(meta.get("step", 0)),
+                "epoch": int(meta.get("epoch", 0)), "config": meta["config"]}
     if not p.is_file():
-        raise BeatforgeError(f"--ckpt {path}: no state.pt there (give a checkpoint directory)")
+        raise BeatforgeError(f"--ckpt {path}: no state.pt or model.safetensors there (give a checkpoint directory)")
     try:
         return torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for foreign files
@@ -193,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.index is not None
                                                         else None)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
-    if state is not None and not args.relearn_embeds:
+    if state is not None and not args.relearn_embeds and state["opt"] is not None:
         opt.load_state_dict(state["opt"])
         for g in opt.param_groups:
             g["lr"] = args.lr

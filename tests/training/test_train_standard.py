@@ -140,3 +140,14 @@ def test_remap_styles_and_beatmap_idx_commands(dataset: Path, tmp_path: Path, ca
                           cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "idx.json").read_text()) == json.loads((ckpt / "beatmap_idx.json").read_text())
+
+
+def test_a_shipped_model_folder_resumes_without_optimizer_state() -> None:
+    """models/standard holds the EMA weights only (no state.pt): --ckpt takes it, weights for model and EMA, a
+    fresh optimizer, the step from model.json."""
+    import json
+
+    state = load_state(REPO / "models" / "standard")
+    meta = json.loads((REPO / "models" / "standard" / "model.json").read_text())
+    assert state["opt"] is None and state["step"] == meta["step"] and state["config"] == meta["config"]
+    assert state["model"]["labels.weight"].dtype == torch.float32 and state["model"] is state["ema"]
