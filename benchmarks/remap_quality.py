@@ -46,7 +46,8 @@ def main() -> None:
     ap.add_argument("--data-path", type=Path, default=REPO / "datasets" / "standard")
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--json", type=Path)
+    ap.add_argument("--json", type=Path, help="write the rows here (after each map)")
+    ap.add_argument("--reuse", action="store_true", help="keep the rows already in --json, measure only the rest")
     args = ap.parse_args()
 
     import torch
@@ -57,10 +58,13 @@ def main() -> None:
     from beatforge.formats.osu import parse_osu
     from beatforge.generation.standard import remap_standard
 
-    rows = []
+    rows = json.loads(args.json.read_text()) if args.reuse and args.json and args.json.is_file() else []
+    done = {(r["fold"], r["map"]) for r in rows}
     for spec in args.fold:
         name, ckpt = spec.split("=", 1)
         for rec in held_out_maps(args.data_path, FOLDS[name]):
+            if (name, f"{rec.get('title')} [{rec.get('version')}]") in done:
+                continue
             archive, _, member = rec["path"].partition("::")
             src = Path(archive) if Path(archive).is_absolute() else (REPO / archive).resolve()
             if member or src.suffix == ".osz":  # a map inside an archive: write it out for remap_standard
@@ -68,7 +72,8 @@ def main() -> None:
 
                 from beatforge.formats.osu import write_osu
 
-                bm = next(b for b in load_beatmaps(src) if b.metadata.get("Version") == rec.get("version"))
+                bm = next(b for b in load_beatmaps(src)
+                          if b.mode == 0 and b.metadata.get("Version") == rec.get("version"))
                 tmp = Path(tempfile.mkdtemp()) / "map.osu"
                 tmp.write_text(write_osu(bm), encoding="utf-8")
                 src = tmp
@@ -82,6 +87,8 @@ def main() -> None:
                 print(f"{name} {row['map'][:48]:48s} {'kept' if kept else 'raw ':4s} TV {row['spacing_tv']:.3f} "
                       f"in {row['in_bounds']:.3f} slider err {row['slider_length_error_mean']:.3f}/"
                       f"{row['slider_length_error_max']:.3f} px copied {row['copied']:.3f}", flush=True)
+            if args.json:
+                args.json.write_text(json.dumps(rows, indent=1), encoding="utf-8")
     for kept in (True, False):
         sel = [r for r in rows if r["spacing_kept"] == kept]
         print(f"mean over {len(sel)} held-out maps ({'spacing kept' if kept else 'raw network'}): "
@@ -90,8 +97,6 @@ def main() -> None:
               f"slider err mean {np.mean([r['slider_length_error_mean'] for r in sel]):.3f} px "
               f"(max {np.max([r['slider_length_error_max'] for r in sel]):.3f}), "
               f"copied {np.mean([r['copied'] for r in sel]):.4f}")
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -197,21 +197,47 @@ def _place(head: np.ndarray, off: np.ndarray) -> np.ndarray:
     return np.clip(allp + shift, 0, PLAYFIELD)
 
 
+def _after_slider(head: np.ndarray, end: np.ndarray, d_end: float, d_head: float, aim: np.ndarray) -> np.ndarray | None:
+    """Where the object after a slider goes: ``d_end`` from the slider's end *and*, as near as the fitted
+    slider allows, ``d_head`` from its head (the two distances the reference map has). Two such points mirror
+    each other about the head-end line; the one nearer ``aim`` (the network's position) that lies in the
+    playfield, or None when neither does."""
+    c = float(np.hypot(*(head - end)))
+    if c < 1e-6 or d_end < 1e-6:
+        return None
+    cos_phi = np.clip((c * c + d_end * d_end - d_head * d_head) / (2 * c * d_end), -1.0, 1.0)
+    base = math.atan2(head[1] - end[1], head[0] - end[0])
+    phi = math.acos(float(cos_phi))
+    cand = end + d_end * np.array([[math.cos(base + phi), math.sin(base + phi)],
+                                   [math.cos(base - phi), math.sin(base - phi)]])
+    inside = ((cand >= 0) & (cand <= np.array(PLAYFIELD))).all(axis=1)
+    if not inside.any():
+        return None
+    order = np.argsort(np.hypot(*(cand - aim).T))
+    return cand[next(k for k in order if inside[k])]
+
+
 def keep_spacing_with_sliders(pos: np.ndarray, seq: np.ndarray, dist: np.ndarray) -> np.ndarray:
-    """:func:`keep_spacing` that knows sliders: a slider's head is walked like any point, its shape (the model's
-    anchors, relative to the model's head) is fitted to the required length and the playfield at once, its end
-    token goes where the fitted path really ends, and the next object is walked from there. So the jump after a
-    slider keeps the reference's distance from the slider's end, which a plain walk loses once the slider is
-    rescaled. Used for the final positions (the per-step projection inside the sampler is the plain walk)."""
-    out = keep_spacing(pos[:1], dist[:1]) if len(pos) else pos.copy()
-    out = np.vstack([out, np.zeros((len(pos) - len(out), 2))])
-    kinds = seq[:, KIND].astype(int)
-    prev = out[0].copy()
-    i = 0
+    """:func:`keep_spacing` that knows sliders, for the final positions (the per-step projection inside the
+    sampler is the plain walk). A slider's head is walked like any point; its shape (the network's anchors,
+    relative to the network's head) is fitted to the required length and the playfield at once; its end token goes
+    where the fitted path really ends; and the next object is placed at the reference's distance from that end
+    and, where the fitted slider allows, from the slider's head too (:func:`_after_slider`), so the head-to-head
+    spacing survives the slider's new shape. The network still picks the slider's direction and the side."""
     n = len(pos)
+    out = np.zeros((n, 2))
+    kinds = seq[:, KIND].astype(int)
+    ref = seq[:, [X, Y]]
+    prev = np.array(CENTRE)
+    slider = None  # (index of the last slider's head) while the next object is the first after it
+    i = 0
     while i < n:
-        if i:
-            out[i] = keep_spacing(pos[i:i + 1], dist[i:i + 1], start=prev)[0]
+        placed = None
+        if slider is not None:
+            placed = _after_slider(out[slider], prev, float(dist[i]), float(np.hypot(*(ref[i] - ref[slider]))),
+                                   pos[i])
+            slider = None
+        out[i] = placed if placed is not None else keep_spacing(pos[i:i + 1], dist[i:i + 1], start=prev)[0]
         prev = out[i]
         if kinds[i] in (4, 5):
             j = _slider_end(kinds, i)
@@ -223,6 +249,7 @@ def keep_spacing_with_sliders(pos: np.ndarray, seq: np.ndarray, dist: np.ndarray
                     prev = out[j - 1]
                 else:
                     out[i:j], prev = fit
+                    slider = i
                 if j < n and 11 <= kinds[j] <= 15:
                     out[j] = prev
                     j += 1
