@@ -109,6 +109,10 @@ def test_sample_py_remaps_a_real_map(dataset: Path, tmp_path: Path) -> None:
     assert rosu.Difficulty().calculate(rosu.Beatmap(path=str(out))).stars > 0
     moved = np.mean([(o.x, o.y) != (r.x, r.y) for o, r in zip(new.hit_objects, ref.hit_objects)])
     assert moved > 0.9  # new positions, not a copy
+    from beatforge.evaluation.standard_metrics import remap_metrics
+
+    # the spacing is kept (projection), whatever this barely trained model's directions
+    assert remap_metrics(new, ref)["spacing_tv"] < 0.25
     bad = subprocess.run([sys.executable, str(REPO / "sample.py"), "--beatmap", str(src), "--ckpt", str(ckpt),
                           "--style-id", "123456789", "--num-sampling-steps", "2"], capture_output=True, text=True,
                          timeout=300, cwd=REPO)
