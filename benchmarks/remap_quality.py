@@ -63,7 +63,9 @@ def main() -> None:
     for spec in args.fold:
         name, ckpt = spec.split("=", 1)
         for rec in held_out_maps(args.data_path, FOLDS[name]):
-            if (name, f"{rec.get('title')} [{rec.get('version')}]") in done:
+            label = (f"{rec.get('title')} [{rec.get('version')}]" if rec.get("title")
+                     else Path(rec["path"].partition("::")[2] or rec["path"]).name)
+            if (name, label) in done:
                 continue
             archive, _, member = rec["path"].partition("::")
             src = Path(archive) if Path(archive).is_absolute() else (REPO / archive).resolve()
@@ -81,7 +83,7 @@ def main() -> None:
             for kept in (True, False):
                 ms = [remap_metrics(remap_standard(src, ckpt=ckpt, steps=args.steps, seed=s, spacing=kept), original)
                       for s in args.seeds]
-                row = {"fold": name, "map": f"{rec.get('title')} [{rec.get('version')}]", "objects": rec["objects"],
+                row = {"fold": name, "map": label, "objects": rec["objects"],
                        "spacing_kept": kept, **{k: float(np.mean([m[k] for m in ms])) for k in ms[0]}}
                 rows.append(row)
                 print(f"{name} {row['map'][:48]:48s} {'kept' if kept else 'raw ':4s} TV {row['spacing_tv']:.3f} "

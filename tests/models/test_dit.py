@@ -130,3 +130,23 @@ def test_block_wise_banded_attention_equals_the_masked_full_one(t: int, window: 
     h = torch.randn(2, t, attn.embed_dim)
     full, _ = attn(h, h, h, attn_mask=band_mask(t, window), need_weights=False)
     assert torch.allclose(banded_attention(attn, h, window), full, atol=1e-5)
+
+
+def test_a_slider_larger_than_the_field_keeps_its_length_and_stays_inside() -> None:
+    """ppy-801165's 1050 px slider: its control points span 423 px in y (they leave the field in the map itself),
+    so it fits in no rotation; it is squashed and rescaled to its exact length, never clipped short."""
+    from beatforge.charts.slider_path import path_length, polyline
+    from beatforge.charts.standard_sequence import LENGTH, encode
+    from beatforge.formats.osu import parse_osu
+    from beatforge.generation.standard import fit_sliders
+
+    seq = encode(parse_osu(need_data("standard", "ppy-801165.osu")))
+    h = int(np.flatnonzero(seq[:, LENGTH] > 1000)[0])
+    j = h + 1
+    while 6 <= seq[j, KIND] <= 10:
+        j += 1
+    out = fit_sliders(seq)
+    pts = out[h:j, [X, Y]]
+    assert (pts >= 0).all() and (pts[:, 0] <= 512).all() and (pts[:, 1] <= 384).all()
+    reps = np.r_[1, np.maximum(seq[h + 1:j, 4].astype(int), 1)]
+    assert abs(path_length(polyline("B", np.repeat(pts, reps, axis=0))) - seq[h, LENGTH]) < 1e-3
