@@ -21,7 +21,7 @@ from beatforge.charts.slider_path import path_length, polyline
 from beatforge.charts.standard_sequence import CURVE, CURVE_NAMES, KIND, LENGTH, SLIDES, X, Y
 from beatforge.data.standard_dataset import CENTRE
 from beatforge.errors import BeatforgeError
-from beatforge.models.dit import PLAYFIELD, DiT, DiTConfig
+from beatforge.models.dit import DIT_FORMAT, PLAYFIELD, DiT, DiTConfig
 
 DEFAULT_STANDARD_MODEL = Path(__file__).resolve().parents[2] / "models" / "standard"
 
@@ -47,6 +47,9 @@ def load_dit(path: str | Path) -> tuple[DiT, dict]:
     if not (d / "model.safetensors").is_file() or not (d / "model.json").is_file():
         raise BeatforgeError(f"--ckpt {path}: not a beatforge DiT checkpoint (model.safetensors + model.json)")
     meta = json.loads((d / "model.json").read_text(encoding="utf-8"))
+    if meta.get("format") != DIT_FORMAT:
+        raise BeatforgeError(f"--ckpt {path}: model format {meta.get('format')!r}, this beatforge reads "
+                             f"{DIT_FORMAT!r} (positions in [-1, 1]); retrain it with train.py")
     net = DiT(DiTConfig(**meta["config"]))
     net.load_state_dict({k: v.float() for k, v in load_file(str(d / "model.safetensors")).items()})
     return net.eval(), meta

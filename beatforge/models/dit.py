@@ -27,6 +27,8 @@ from torch import nn
 from beatforge.charts.standard_sequence import N_KINDS
 
 PLAYFIELD = (512.0, 384.0)
+# model.json "format": /2 = positions centred in [-1, 1] (/1, an earlier beatforge, used [0, 1]: not loadable)
+DIT_FORMAT = "beatforge-dit/2"
 FREQ_DIM = 128  # sinusoid size per scalar input (osu-diffusion's)
 
 
@@ -206,4 +208,5 @@ class DiT(nn.Module):
         return torch.where(drop, torch.full_like(labels, self.null_label), labels)
 
 
-__all__ = ["DiT", "DiTConfig", "SIZES", "dit_config", "band_mask", "banded_attention", "sinusoid", "PLAYFIELD"]
+__all__ = ["DIT_FORMAT", "DiT", "DiTConfig", "SIZES", "dit_config", "band_mask", "banded_attention", "sinusoid",
+           "PLAYFIELD"]

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from beatforge.errors import BeatforgeError
-from beatforge.models.dit import DiT, dit_config
+from beatforge.models.dit import DIT_FORMAT, DiT, dit_config
 
 
 def _bool(text: str) -> bool:
@@ -117,7 +117,7 @@ def save_checkpoint(out: Path, model: DiT, ema: DiT, opt, step: int, epoch: int,
     d.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(d / "model.safetensors", save({k: v.detach().cpu().contiguous()
                                                        for k, v in ema.state_dict().items()}))
-    atomic_write_text(d / "model.json", json.dumps({"format": "beatforge-dit/1", "config": model.cfg.to_dict(),
+    atomic_write_text(d / "model.json", json.dumps({"format": DIT_FORMAT, "config": model.cfg.to_dict(),
                                                      "step": step, "epoch": epoch, **extra}, indent=1))
     if index is not None:  # the styles travel with the checkpoint (sample.py finds them there)
         atomic_write_text(d / "beatmap_idx.json", json.dumps(index))
