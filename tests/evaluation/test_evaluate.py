@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from beatforge.cli import main
@@ -211,3 +212,18 @@ def test_bad_input_is_one_line_and_exit_2(small_dirs: Path, capsys, case: str, e
     else:
         assert not out.exists()
     assert not list(small_dirs.glob(".report*"))
+
+
+def test_onset_peaks_follow_librosas_rules() -> None:
+    """librosa.onset.onset_detect's picking, without numba: spikes a beat apart are all found, a spike 17 ms
+    after a kept one is dropped (30 ms wait), and a flat envelope has none (same frames as librosa gives)."""
+    from beatforge.evaluation.report import onset_peaks
+
+    sr, hop = 22050, 128  # 5.8 ms frames: the 30 ms wait is 5 frames
+    env = np.zeros(2000)
+    env[[100, 300, 500, 503, 900]] = [1.0, 0.8, 0.9, 0.95, 0.7]
+    # as librosa: a peak is the maximum of the 30 ms *before* it, so 500 is kept and 503 falls in its wait
+    assert onset_peaks(env, sr=sr, hop_length=hop).tolist() == [100, 300, 500, 900]
+    env[500] = 0.0
+    assert onset_peaks(env, sr=sr, hop_length=hop).tolist() == [100, 300, 503, 900]
+    assert onset_peaks(np.ones(500), sr=sr, hop_length=hop).size == 0
