@@ -6,10 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
-# librosa's numba functions (peak_pick, the beat tracker) cache their machine code beside the package
-# (cache=True). In a fresh virtual environment two pytest-xdist workers compile the same function at once into
-# that one cache and one of them can crash (seen in CI: a segfault inside peak_pick). Each worker gets its own
-# cache directory; numba reads this variable when it is first imported, which is after this file.
+# librosa's numba functions (the beat tracker) cache their machine code beside the package (cache=True), and
+# numba's cache is not made for several processes writing it at once: each pytest-xdist worker gets its own.
 os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(
     tempfile.gettempdir(), f"beatforge-numba-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{os.getpid()}"))
 
