@@ -167,22 +167,16 @@ class _AudioBank:
         self._onsets: dict[str, AudioOnsets] = {}
 
     def hash_of(self, sources: Sequence[AudioSource]) -> str | None:
-        """SHA-1 of the sources' bytes in order, or None where any is missing (a chart without its audio)."""
+        """A hash of the sources' bytes in order, or None where any is missing (a chart without its audio)."""
         key = tuple(str(s) for s in sources)
         if not key:
             return None
         if key not in self._hash:
-            try:
-                ok = all(s.exists() for s in sources)
+            from beatforge.audio import content_hash
+
+            try:  # the mel cache's identity of a song's audio (bytes of every stem, in order), streamed
+                self._hash[key] = content_hash(tuple(sources))
             except BeatforgeError:
-                ok = False
-            if ok:
-                h = hashlib.sha1()
-                for s in sources:
-                    h.update(s.read_bytes())
-                    h.update(b"\x00stem\x00")
-                self._hash[key] = h.hexdigest()
-            else:
                 self._hash[key] = None
         return self._hash[key]
 

@@ -24,6 +24,9 @@ from beatforge.errors import BeatforgeError
 from beatforge.models.dit import DIT_FORMAT, PLAYFIELD, DiT, DiTConfig
 
 DEFAULT_STANDARD_MODEL = Path(__file__).resolve().parents[2] / "models" / "standard"
+# Turns tried, smallest first, when a point or a slider would leave the playfield: 0, +-15, +-30, ... 180 degrees
+_ANGLES = np.deg2rad(np.array([0] + [a * sgn for a in range(15, 181, 15) for sgn in (1, -1)][:-1]))
+_TURNS = _ANGLES.tolist()  # the same, as floats for the per-point walk
 
 
 def list_styles(ckpt: str | Path) -> list[tuple[str, int, str]]:
@@ -80,12 +83,11 @@ def keep_spacing(pos: np.ndarray, dist: np.ndarray, start: np.ndarray | None = N
     px, py = CENTRE if start is None else (float(start[0]), float(start[1]))
     heading = 0.0
     out = np.empty_like(pos, dtype=np.float64)
-    steps = [0.0] + [a * sgn for a in np.deg2rad(np.arange(15, 181, 15)) for sgn in (1.0, -1.0)][:-1]
     for i, ((x, y), d) in enumerate(zip(pos.tolist(), dist.tolist())):
         dx, dy = x - px, y - py
         if dx * dx + dy * dy > 1e-6:
             heading = math.atan2(dy, dx)
-        for turn in steps:
+        for turn in _TURNS:
             a = heading + turn
             nx, ny = px + d * math.cos(a), py + d * math.sin(a)
             if 0.0 <= nx <= w and 0.0 <= ny <= h:
@@ -215,7 +217,6 @@ def fit_sliders(seq: np.ndarray) -> np.ndarray:
     return out
 
 
-_ANGLES = np.deg2rad(np.array([0] + [a * sgn for a in range(15, 181, 15) for sgn in (1, -1)][:-1]))
 
 
 def _place(head: np.ndarray, off: np.ndarray, shift: bool = True) -> np.ndarray | None:
@@ -325,6 +326,8 @@ def remap_standard(beatmap: str | Path, *, ckpt: str | Path | None = None, style
     new[:, [X, Y]] = sample_positions(model, seq, label=label, cfg_scale=cfg_scale, steps=steps, seed=seed,
                                       window=int(meta.get("seq_len", 128)), spacing=spacing,
                                       progress=progress)
+    # also after the slider-aware projection: a second scaling pass takes the last few hundredths of a pixel off
+    # (the curve's polyline length is not exactly linear in the scale)
     new = fit_sliders(new)
     out = copy.deepcopy(bm)
     out.hit_objects = decode(new, template=bm)

@@ -33,20 +33,21 @@ import gradio as gr
 
 from beatforge import __version__
 from beatforge.errors import BeatforgeError
-from beatforge.generation.pipeline import MAX_COUNT, MSD_RANGE, SKILLSETS, SR_RANGE
+from beatforge.formats.loader import CHART_SUFFIXES
+from beatforge.generation.pipeline import MAX_COUNT, MSD_RANGE, SKILLSETS, SR_RANGE, STYLES
 
 log = logging.getLogger("beatforge.ui")
 
 PATTERN_WAYS = ("none", "more", "less")
 MAP_TYPES = ("any", "rice", "hybrid", "ln")
-MANIA_STYLES = ("any", "ranked", "loved", "graveyard")  # Mug Diffusion's style: the rank status to imitate
+MANIA_STYLES = ("any", *STYLES)  # Mug Diffusion's style: the rank status to imitate
 TIMING_DETECT = "detect from the audio"
 TIMING_GIVEN = "BPM / offset"
 NO_STYLE = "none (no style)"
 # Generated files are kept this long under the temp folder (gradio copies what it serves into its own cache,
 # which ``delete_cache`` below empties on the same schedule).
 KEEP_S = 2 * 3600
-CHART_FILE_TYPES = [".osu", ".osz", ".qua", ".qp", ".sm", ".ssc", ".json", ".mid"]
+CHART_FILE_TYPES = [*CHART_SUFFIXES, ".mid"]  # .mid: a Frets on Fire notes file
 
 
 # ====================================================================================== helpers
