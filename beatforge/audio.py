@@ -27,6 +27,7 @@ down only where its peak exceeds 1.0. A single file is never rescaled.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -54,6 +55,7 @@ __all__ = [
     "MelCache",
     "audio_duration",
     "content_hash",
+    "import_librosa",
     "load_audio",
     "log_mel",
     "mel_frames",
@@ -364,7 +366,7 @@ def log_mel(y: np.ndarray, *, sr: int = SAMPLE_RATE) -> np.ndarray:
     with librosa and ~0.08 s with torch (same numbers to 2e-7), not worth importing torch (seconds) into
     every process that only needs features; decoding the MP3 alone costs more (~0.3 s).
     """
-    import librosa  # imported here: librosa's import costs ~1 s, and decoding alone does not need it
+    librosa = import_librosa()  # imported here: librosa's import costs ~1 s, and decoding alone does not need it
 
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1 or len(y) == 0:
@@ -373,6 +375,52 @@ def log_mel(y: np.ndarray, *, sr: int = SAMPLE_RATE) -> np.ndarray:
         y=y, sr=sr, n_fft=N_FFT, hop_length=HOP_LENGTH, n_mels=N_MELS, power=2.0, center=True, pad_mode="constant"
     )
     return np.log1p(mel).astype(np.float32, copy=False)
+
+
+# ------------------------------------------------------------------------------------------- librosa
+# librosa's modules that hold numba functions cached on disk (``cache=True``); their gufuncs compile at import.
+_LIBROSA_NUMBA_MODULES = (
+    "librosa.util.utils", "librosa.util.matching", "librosa.filters", "librosa.feature.utils", "librosa.sequence",
+    "librosa.beat", "librosa.onset", "librosa.core.notation", "librosa.core.audio", "librosa.core.pitch",
+    "librosa.core.spectrum", "librosa.core.constantq",
+)
+_LIBROSA_LOCK_TIMEOUT_S = 900.0
+
+
+@functools.cache
+def import_librosa():  # noqa: ANN201 (the module)
+    """librosa, with its numba-compiled modules imported under one machine-wide file lock.
+
+    Why: librosa's gufuncs are compiled when their module is imported and cached on disk (``cache=True``). Each
+    gufunc is cached as two files, and numba names the compiled function by the order of compilation in the
+    process. Two processes importing librosa at once into an empty cache (a fresh install, the dataset builder's
+    worker pool, torchrun, the web page beside a CLI run) can leave the two files of one function from different
+    processes; every later process that loads them segfaults (numba issue #10128, open). Measured here: 4 fresh
+    processes at once crashed in all 6 rounds, and the damaged cache crashed every later run. Under the lock the
+    first process compiles and writes the whole cache and the others load it (same 6 rounds: no crash).
+    Every beatforge module takes librosa from here, never by ``import librosa``.
+    """
+    import importlib
+
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(os.path.join(tempfile.gettempdir(), "beatforge-librosa-import.lock"))
+    try:
+        lock.acquire(timeout=_LIBROSA_LOCK_TIMEOUT_S)
+    except Timeout:  # a stale lock cannot be: filelock's locks end with their process. A very slow machine can.
+        lock = None
+    try:
+        import librosa
+
+        for name in _LIBROSA_NUMBA_MODULES:
+            try:
+                importlib.import_module(name)
+            except ModuleNotFoundError:  # another librosa release may lay its modules out differently
+                pass
+    finally:
+        if lock is not None:
+            lock.release()
+    return librosa
 
 
 # ------------------------------------------------------------------------------------------- cache

@@ -27,7 +27,9 @@ EVAL_KEYS = (4, 7)
 def librosa_onsets(audio) -> np.ndarray:
     """The baseline: librosa's onset detector with its defaults (hop 512) and backtracking to the energy minimum
     before each peak (which scored best of librosa's options on these charts), as times in ms."""
-    import librosa
+    from beatforge.audio import import_librosa
+
+    librosa = import_librosa()
 
     from beatforge.audio import load_audio
 
@@ -37,7 +39,9 @@ def librosa_onsets(audio) -> np.ndarray:
 
 def librosa_envelope(audio) -> tuple[np.ndarray, np.ndarray]:
     """librosa's onset strength at hop 128 (5.8 ms): (times ms, strength), for the baseline told the note count."""
-    import librosa
+    from beatforge.audio import import_librosa
+
+    librosa = import_librosa()
 
     from beatforge.audio import load_audio
 

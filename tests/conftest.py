@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
-
-# librosa's numba functions (the beat tracker) cache their machine code beside the package (cache=True), and
-# numba's cache is not made for several processes writing it at once: each pytest-xdist worker gets its own.
-os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(
-    tempfile.gettempdir(), f"beatforge-numba-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{os.getpid()}"))
 
 import pytest
 

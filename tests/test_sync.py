@@ -28,7 +28,9 @@ EXPECTED = [
 
 def measured_lag(parts: tuple[str, ...]) -> float:
     """The shift (ms) that puts the chart's notes on the strongest onsets of its audio."""
-    import librosa
+    from beatforge.audio import import_librosa
+
+    librosa = import_librosa()
 
     charts = load_charts(need_data("songs", *parts))
     y = load_audio(list(charts[0].meta.audio))

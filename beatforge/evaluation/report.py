@@ -137,9 +137,9 @@ def audio_onsets(y: np.ndarray, *, sr: int | None = None, label: str = "") -> Au
     librosa's default 2048-sample window puts it 30-50 ms late (which made a chart shifted 60 ms late score *better*
     on some songs).
     """
-    import librosa
+    from beatforge.audio import SAMPLE_RATE, import_librosa
 
-    from beatforge.audio import SAMPLE_RATE
+    librosa = import_librosa()
 
     sr = sr or SAMPLE_RATE
     env = librosa.onset.onset_strength(y=y, sr=sr, hop_length=ONSET_HOP, n_fft=ONSET_N_FFT, n_mels=ONSET_N_MELS)

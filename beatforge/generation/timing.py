@@ -61,7 +61,9 @@ def fold_bpm(bpm: float, bpm_range: tuple[float, float] = (60.0, 300.0), preferr
 
 
 def _onset_envelope(y: np.ndarray, sr: int) -> np.ndarray:
-    import librosa
+    from beatforge.audio import import_librosa
+
+    librosa = import_librosa()
 
     # A short window: the flux of a 2048-sample (93 ms) frame peaks 20-40 ms after a real note's start,
     # one of 512 samples (23 ms) about 10 ms after (measured on ../shared/data, benchmarks/timing_accuracy.py).
@@ -156,7 +158,9 @@ def estimate_timing(y: np.ndarray, sr: int = 22050, *, bpm_range: tuple[float, f
     beat_length``: the first beat line at or after the audio's start. The BPM is octave-folded toward
     120-200 (see the module docstring) and kept inside ``bpm_range``.
     """
-    import librosa
+    from beatforge.audio import import_librosa
+
+    librosa = import_librosa()
 
     y = np.asarray(y, dtype=np.float32).reshape(-1)
     lo, hi = float(bpm_range[0]), float(bpm_range[1])
