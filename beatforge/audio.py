@@ -407,7 +407,7 @@ def import_librosa():  # noqa: ANN201 (the module)
     lock = FileLock(os.path.join(tempfile.gettempdir(), "beatforge-librosa-import.lock"))
     try:
         lock.acquire(timeout=_LIBROSA_LOCK_TIMEOUT_S)
-    except Timeout:  # a stale lock cannot be: filelock's locks end with their process. A very slow machine can.
+    except (Timeout, OSError):  # a very slow machine, or no writable temporary folder: import unguarded
         lock = None
     try:
         import librosa
