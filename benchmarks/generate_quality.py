@@ -105,7 +105,7 @@ def main() -> None:
     from beatforge.evaluation.matching import f1_scores, onset_times
     from beatforge.formats.loader import load_chart
     from beatforge.generation.mania import load_mania_model
-    from beatforge.generation.pipeline import generate_mania
+    from beatforge.generation.pipeline import SR_RANGE, generate_mania
     from beatforge.training.rhythm import load_rhythm_model
 
     torch.set_num_threads(2)
@@ -140,7 +140,7 @@ def main() -> None:
             ref = ManiaChart(int(r["keys"]), arr[:, 0], arr[:, 1], arr[:, 2].astype(np.int64))
             ref_on = onset_times(ref)
             t0 = time.perf_counter()
-            sr_req = float(np.clip(r["star_rating"], 1.0, 8.0))
+            sr_req = float(np.clip(r["star_rating"], *SR_RANGE))
             gen = generate_mania(audio_path, keys=r["keys"], sr=sr_req, steps=args.steps, cfg=args.cfg, seed=0,
                                  ckpt=ld, rhythm_ckpt=rhythm)[0]
             dt = time.perf_counter() - t0

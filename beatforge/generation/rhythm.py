@@ -1,4 +1,5 @@
-"""Note times from the rhythm model: onset activations at several densities, and the N strongest peaks.
+"""Note times from the rhythm model: onset activations at several densities, and the N strongest peaks or the N
+strongest lines of the song's beat grid.
 
 Peak picking is vectorised numpy: local maxima of the activation over +-``min_sep`` frames, the N highest kept,
 each refined to a sub-frame time by a parabola through the peak and its two neighbours (frames are 11.6 ms; the
@@ -93,6 +94,62 @@ def pick_onsets(act: np.ndarray, n: int, *, evenness: float = 0.0, window_s: flo
     return np.sort(times[: max(int(n), 0)])
 
 
+def grid_lines(timing, start_ms: float, end_ms: float, sub: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every 1/``sub`` beat line of the timing points between ``start_ms`` and ``end_ms``: (times ms, beat
+    positions counted from each timing point). Before the first point its grid runs backwards."""
+    times, beats = [], []
+    for i, tp in enumerate(timing):
+        lo = start_ms if i == 0 else max(start_ms, tp.time)
+        hi = min(end_ms, timing[i + 1].time - 1e-6) if i + 1 < len(timing) else end_ms
+        if hi < lo:
+            continue
+        step = tp.beat_length / sub
+        k = np.arange(np.ceil((lo - tp.time) / step), np.floor((hi - tp.time) / step) + 1)
+        times.append(tp.time + k * step)
+        beats.append(k / sub)
+    if not times:
+        return np.zeros(0), np.zeros(0)
+    return np.concatenate(times), np.concatenate(beats)
+
+
+def grid_onsets(act: np.ndarray, n: int, timing, *, sub: int, period: int = 1, start_ms: float = 0.0,
+                end_ms: float | None = None, tol_ms: float = 35.0, level_bonus: float = 0.3, evenness: float = 0.0,
+                window_s: float = 8.0, frame_ms: float = STEP_MS) -> np.ndarray:
+    """The ``n`` strongest 1/``sub`` beat lines, as sorted times (ms): each line scores the highest activation
+    within ``tol_ms`` of it, plus ``level_bonus`` on whole beats and half that on half beats.
+
+    Why a grid and not the activation's own peaks: charts are written on beat lines, and a sparse chart is a
+    regular pulse rather than the song's loudest onsets. On the five songs held out from the rhythm model,
+    PrincessOfWinter's Beginner puts 93 % of its notes on one beat of every bar, Csikos Post's and Umami's
+    Beginners step every two beats, and the Easy charts every beat. ``period`` > 1 (2 or 4: a note every other
+    beat or once a bar) takes the lines of that pulse first, on the phase with the most activation, then the
+    other whole beats, then the rest. Told each held-out chart's onset count, picking lines instead of peaks
+    raised the mean F1 at 50 ms of the ten sparsest charts from 0.59 to 0.88 (benchmarks/rhythm_loso.py).
+    ``evenness``: as in :func:`pick_onsets`.
+    """
+    end = float(len(act) * frame_ms if end_ms is None else end_ms)
+    times, beats = grid_lines(timing, start_ms, end, sub)
+    if len(times) == 0 or n <= 0:
+        return np.zeros(0)
+    w = max(int(round(tol_ms / frame_ms)), 0)
+    win = np.lib.stride_tricks.sliding_window_view(np.pad(act, w), 2 * w + 1)
+    idx = np.clip(np.round(times / frame_ms).astype(np.int64), 0, len(act) - 1)
+    strength = win[idx].max(axis=1)
+    if evenness:
+        local = np.convolve(act, np.ones(max(int(window_s * 1000 / frame_ms), 1)), mode="same")
+        local /= max(int(window_s * 1000 / frame_ms), 1)
+        strength = strength / np.maximum(local[idx], 1e-3) ** evenness
+        strength = strength / max(float(strength.max()), 1e-9)  # back to [0, 1] beside the level bonuses
+    whole = np.isclose(beats, np.round(beats))
+    half = np.isclose(2 * beats, np.round(2 * beats))
+    score = strength + level_bonus * whole + 0.5 * level_bonus * half
+    if period > 1:
+        k = np.round(beats).astype(np.int64) % period
+        phase = int(np.argmax([strength[whole & (k == ph)].sum() for ph in range(period)]))
+        score = score + 2.0 * (whole & (k == phase))  # activations are probabilities: the pulse comes first
+    return np.sort(times[np.argsort(-score, kind="stable")[:n]])
+
+
 def load_default_rhythm(path: str | Path | None = None) -> OnsetNet:
     from beatforge.training.rhythm import load_rhythm_model
 
@@ -100,4 +157,4 @@ def load_default_rhythm(path: str | Path | None = None) -> OnsetNet:
 
 
 __all__ = ["DEFAULT_RHYTHM_MODEL", "DENSITY_GRID", "onset_activation", "activation_at", "peak_candidates",
-           "pick_onsets", "load_default_rhythm"]
+           "pick_onsets", "grid_lines", "grid_onsets", "load_default_rhythm"]

@@ -12,7 +12,8 @@ from beatforge.charts.chart import TimingPoint
 from beatforge.charts.mania_tensor import encode
 from beatforge.constants import FRAME_MS
 from beatforge.generation.assign import PatternBias, assign_notes
-from beatforge.generation.rhythm import activation_at, peak_candidates, pick_onsets
+from beatforge.generation.pipeline import _grid_fits, _grid_plan
+from beatforge.generation.rhythm import activation_at, grid_lines, grid_onsets, peak_candidates, pick_onsets
 from beatforge.generation.timing import align_to_onsets
 from beatforge.training.rhythm import STEP_MS
 
@@ -29,6 +30,52 @@ def test_peak_picking_finds_the_n_strongest_with_subframe_times() -> None:
     got = pick_onsets(act, 3)
     assert np.allclose(got / STEP_MS, [50.3, 120.0, 200.7], atol=0.15)  # the weakest left out
     assert len(pick_onsets(act, 0)) == 0 and len(pick_onsets(act, 99)) == 4
+
+
+
+def _clicks(times_ms: np.ndarray, heights: np.ndarray, n_frames: int) -> np.ndarray:
+    idx = np.arange(n_frames)[:, None]
+    return (heights * np.exp(-0.5 * ((idx - times_ms / STEP_MS) / 1.0) ** 2)).max(axis=1)
+
+
+def test_grid_lines_follow_every_timing_point() -> None:
+    timing = [TimingPoint(100.0, 500.0), TimingPoint(2100.0, 400.0)]
+    times, beats = grid_lines(timing, 0.0, 3000.0, 2)
+    # before the first point its grid runs backwards: lines at 100 - 250 k down to 0 ms, none below
+    assert np.isclose(times.min(), 100.0) and not np.any(times < 0)
+    first = times[times < 2100.0]
+    assert np.allclose(np.diff(first), 250.0) and np.isclose(first[0], 100.0) and beats[0] == 0.0
+    second = times[times >= 2100.0]
+    assert np.isclose(second[0], 2100.0) and np.allclose(np.diff(second), 200.0) and second[-1] <= 3000.0
+
+
+def test_grid_onsets_take_the_bar_pulse_first_then_whole_beats_then_the_strongest() -> None:
+    beat = 500.0
+    timing = [TimingPoint(0.0, beat)]
+    k = np.arange(40)
+    # every beat sounds; the third beat of each bar (k % 4 == 2) is not the loudest, but is steady
+    heights = np.where(k % 4 == 2, 0.6, np.where(k % 4 == 0, 0.5, 0.4))
+    heights[[5, 9]] = 0.95  # two loud syncopated hits
+    act = _clicks(k * beat, heights, int(40 * beat / STEP_MS) + 10)
+    once_a_bar = grid_onsets(act, 10, timing, sub=2, period=4, level_bonus=1.0)
+    assert np.allclose(once_a_bar, (np.arange(10) * 4 + 2) * beat)
+    # told more notes than the pulse has, the other whole beats come next (never a half beat while one is left)
+    more = grid_onsets(act, 30, timing, sub=2, period=4, level_bonus=1.0)
+    assert len(more) == 30 and np.allclose(more / beat, np.round(more / beat))
+    # by strength alone (a dense chart), the loud hits are taken first
+    assert set(np.round(grid_onsets(act, 2, timing, sub=4) / beat).astype(int)) == {5, 9}
+    assert len(grid_onsets(act, 0, timing, sub=2)) == 0
+
+
+def test_grid_plan_and_fit() -> None:
+    assert _grid_plan(0.5, 500.0)["period"] == 4 and _grid_plan(1.2, 500.0)["period"] == 2
+    assert _grid_plan(2.0, 500.0)["period"] == 1 and _grid_plan(3.0, 500.0)["sub"] == 2
+    assert _grid_plan(6.0, 500.0)["sub"] == 4 and _grid_plan(10.0, 500.0) is None
+    beat = 400.0
+    onsets = np.sort(np.r_[np.arange(0, 60000, beat), np.arange(0, 60000, beat) + beat / 2])
+    act = _clicks(onsets, np.ones(len(onsets)), int(60000 / STEP_MS))[None].repeat(3, axis=0)
+    assert _grid_fits(act, [TimingPoint(0.0, beat)], 60000.0)
+    assert not _grid_fits(act, [TimingPoint(0.0, beat * 1.01)], 60000.0)  # a BPM 1 % off drifts off the lines
 
 
 def test_activation_interpolates_in_log_density() -> None:
