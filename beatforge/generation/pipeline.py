@@ -16,6 +16,7 @@ good at: the prompt-conditioned choice of patterns, chords and long notes.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -254,6 +255,10 @@ def _build(acts, density, span_s, frames, keys, bias, chords, ratio, timing, aud
     else:
         onsets = pick_onsets(act, n, start_ms=0.0, end_ms=audio_ms - 1.0, evenness=bias.evenness,
                              min_sep=_min_sep_frames(div, beat), prefer=_on_lines(timing, div) if div <= 2 else None)
+    if density * beat / 1000.0 < 1.1 and bias.repeat <= 0.0:
+        # Beginner and Easy charts do not repeat a column (none of the held-out ones does); a slow jack still adds
+        # to osu!'s star rating, which left a generated Beginner two thirds of the human notes at the same rating
+        bias = dataclasses.replace(bias, repeat=bias.repeat - 2.0)
     chart = assign_notes(onsets, frames, keys, bias=bias, chord_ratio=chords, ln_ratio=ratio, min_ln_ms=beat / 4,
                          timing=timing)
     if snap:
