@@ -2,7 +2,7 @@
 
 For each song with 4K or 7K human charts in the dataset, a rhythm model is trained on every *other* song (all key
 counts), then each held-out 4K/7K chart is scored: the model told the chart's onset density picks that many peaks;
-librosa.onset.onset_detect (defaults, backtrack off) is the baseline. One-to-one F1 over distinct onset times at 20
+librosa.onset.onset_detect (defaults, backtracking on) is the baseline. One-to-one F1 over distinct onset times at 20
 and 50 ms (``beatforge.evaluation.matching.rhythm_f1``). Fold models are saved under ``--out`` so the generation
 evaluation (benchmarks/generate_quality.py) reuses them.
 
