@@ -72,6 +72,15 @@ def peak_candidates(act: np.ndarray, *, min_sep: int = 3, start_ms: float = 0.0,
     return times[order], heights[order]
 
 
+def _evened(act: np.ndarray, values: np.ndarray, idx: np.ndarray, evenness: float, window_s: float,
+            frame_ms: float) -> np.ndarray:
+    """``values`` at frames ``idx`` divided by the mean activation over ``window_s`` around them, to the power
+    ``evenness`` (> 0: quiet parts of the song gain, loud parts lose)."""
+    w = max(int(window_s * 1000 / frame_ms), 1)
+    local = np.convolve(act, np.ones(w) / w, mode="same")
+    return values / np.maximum(local[idx], 1e-3) ** evenness
+
+
 def pick_onsets(act: np.ndarray, n: int, *, evenness: float = 0.0, window_s: float = 8.0, prefer=None,
                 **kw) -> np.ndarray:
     """The ``n`` strongest peaks of ``act``, as sorted times (ms).
@@ -84,10 +93,8 @@ def pick_onsets(act: np.ndarray, n: int, *, evenness: float = 0.0, window_s: flo
     times, heights = peak_candidates(act, **kw)
     if evenness and len(times):
         frame_ms = kw.get("frame_ms", STEP_MS)
-        w = max(int(window_s * 1000 / frame_ms), 1)
-        local = np.convolve(act, np.ones(w) / w, mode="same")
         idx = np.clip((times / frame_ms).astype(np.int64), 0, len(act) - 1)
-        score = heights / np.maximum(local[idx], 1e-3) ** evenness
+        score = _evened(act, heights, idx, evenness, window_s, frame_ms)
         times = times[np.argsort(-score, kind="stable")]
     if prefer is not None and len(times):
         times = times[np.argsort(~prefer(times), kind="stable")]  # preferred first, strength order kept within
@@ -137,9 +144,7 @@ def grid_onsets(act: np.ndarray, n: int, timing, *, sub: int, period: int = 1, s
     idx = np.clip(np.round(times / frame_ms).astype(np.int64), 0, len(act) - 1)
     strength = win[idx].max(axis=1)
     if evenness:
-        local = np.convolve(act, np.ones(max(int(window_s * 1000 / frame_ms), 1)), mode="same")
-        local /= max(int(window_s * 1000 / frame_ms), 1)
-        strength = strength / np.maximum(local[idx], 1e-3) ** evenness
+        strength = _evened(act, strength, idx, evenness, window_s, frame_ms)
         strength = strength / max(float(strength.max()), 1e-9)  # back to [0, 1] beside the level bonuses
     whole = np.isclose(beats, np.round(beats))
     half = np.isclose(2 * beats, np.round(2 * beats))
