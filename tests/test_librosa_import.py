@@ -45,3 +45,15 @@ def test_processes_importing_librosa_at_once_share_one_sound_cache(tmp_path: Pat
         later.append((proc.returncode, out[-2000:]))
     assert [rc for rc, _ in later] == [0] * 5, later
     assert any((tmp_path / "numba-cache").rglob("*.nbc")), "numba wrote no cache: the test proved nothing"
+
+
+def test_no_writable_temporary_folder_imports_librosa_unguarded(tmp_path: Path, monkeypatch) -> None:
+    """The lock lives in the temporary folder; where that cannot be written, librosa is still imported."""
+    import tempfile
+
+    from beatforge.audio import import_librosa
+
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "a-file" / "tmp"))  # cannot be made, even as root
+    librosa = import_librosa.__wrapped__()  # past the per-process cache
+    assert hasattr(librosa.beat, "beat_track") and (tmp_path / "a-file").is_file()

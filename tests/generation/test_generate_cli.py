@@ -138,6 +138,8 @@ def _bad(tmp: Path, case: str) -> tuple[list[str], str]:
         return ["generate", str(song), "--keys", "9"], "trained for"
     if case == "--sr 12":
         return ["generate", str(song), "--sr", "12"], "--sr 12"
+    if case == "--sr 0.4":  # below the lowest rating generation accepts (0.5)
+        return ["generate", str(song), "--sr", "0.4"], "between 0.5 and 8"
     if case == "--count 1000":
         return ["generate", str(song), "--count", "1000"], "--count 1000"
     if case == "--pattern":
@@ -148,7 +150,7 @@ def _bad(tmp: Path, case: str) -> tuple[list[str], str]:
 
 
 BAD = ["missing file", "not audio", "0-second audio", "3-hour audio", "silence", "--keys 0", "--keys 9", "--sr 12",
-       "--count 1000", "--pattern", "--msd"]
+       "--sr 0.4", "--count 1000", "--pattern", "--msd"]
 
 
 @pytest.mark.parametrize("case", BAD)
