@@ -9,15 +9,24 @@ __version__ = "0.1.0"
 
 from beatforge.errors import BeatforgeError  # noqa: E402
 
-__all__ = ["BeatforgeError", "__version__", "generate_mania", "remap_standard", "write_set"]
+__all__ = ["BeatforgeError", "ManiaModels", "ManiaRequest", "RemapRequest", "__version__", "generate_mania",
+           "remap_standard", "write_set"]
 
 
 def __getattr__(name: str):
     """``beatforge.generate_mania`` etc. without importing torch for every ``import beatforge``."""
-    if name in ("generate_mania", "write_set"):
-        from beatforge.generation import pipeline
+    if name in ("ManiaRequest", "RemapRequest"):
+        from beatforge.generation import request
 
-        return getattr(pipeline, name)
+        return getattr(request, name)
+    if name in ("generate_mania", "ManiaModels"):
+        from beatforge.generation import mania
+
+        return getattr(mania, name)
+    if name == "write_set":
+        from beatforge.generation.output import write_set
+
+        return write_set
     if name == "remap_standard":
         from beatforge.generation.standard import remap_standard
 

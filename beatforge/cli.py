@@ -13,7 +13,10 @@ import sys
 from pathlib import Path
 
 from beatforge import __version__
+from beatforge.constants import MAP_TYPES, MSD_RANGE, SKILLSETS, STYLES
 from beatforge.errors import BeatforgeError
+from beatforge.generation.request import ManiaRequest
+from beatforge.generation.song import resolve_song
 
 EXIT_USAGE = 2
 
@@ -237,6 +240,7 @@ def _kv(text: str, what: str) -> tuple[str, str]:
 
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:
+    d = ManiaRequest()  # the defaults live in the request
     p = sub.add_parser(
         "generate",
         help="generate osu!mania charts for a song (.osu files + .osz + preview PNGs)",
@@ -246,25 +250,29 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("audio", type=Path, help="the song (mp3, ogg, wav, flac ...), or a Frets on Fire song folder")
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
-    p.add_argument("--keys", type=int, default=4, help="key count (default 4)")
-    p.add_argument("--sr", type=float, action="append", help="osu! star rating; repeat for a spread (default 4)")
+    p.add_argument("--keys", type=int, default=d.keys, help=f"key count (default {d.keys})")
+    p.add_argument("--sr", type=float, action="append",
+                   help=f"osu! star rating; repeat for a spread (default {d.star_ratings[0]:g})")
     p.add_argument("--ln-ratio", type=float, help="share of long notes, 0-1")
-    p.add_argument("--map-type", choices=["rice", "hybrid", "ln"])
-    p.add_argument("--style", choices=["ranked", "loved", "graveyard"],
+    p.add_argument("--map-type", choices=list(MAP_TYPES))
+    p.add_argument("--style", choices=list(STYLES),
                    help="the rank status of the charts to imitate (Mug Diffusion's style; default: any)")
     p.add_argument("--pattern", action="append", default=[], metavar="SKILLSET=more|less",
-                   help="stream, jumpstream, handstream, stamina, jackspeed, chordjack, technical")
+                   help=", ".join(SKILLSETS))
     p.add_argument("--msd", action="append", default=[], metavar="SKILLSET=VALUE",
-                   help="ask for a skillset rating (MSD scale 5-35); 'overall=VALUE' or a bare VALUE for overall")
-    p.add_argument("--count", type=int, default=1, help="charts per star rating (default 1)")
-    p.add_argument("--steps", type=int, default=30, help="sampling steps (default 30)")
-    p.add_argument("--cfg", type=float, default=5.0, help="classifier-free guidance scale (default 5)")
+                   help=f"ask for a skillset rating (MSD scale {MSD_RANGE[0]:g}-{MSD_RANGE[1]:g}); 'overall=VALUE' "
+                   "or a bare VALUE for overall")
+    p.add_argument("--count", type=int, default=d.count, help=f"charts per star rating (default {d.count})")
+    p.add_argument("--steps", type=int, default=d.steps, help=f"sampling steps (default {d.steps})")
+    p.add_argument("--cfg", type=float, default=d.guidance,
+                   help=f"classifier-free guidance scale (default {d.guidance:g})")
     p.add_argument("--seed", type=int, help="random seed (same seed, same charts)")
     p.add_argument("--bpm", type=float, help="the song's BPM (default: estimated from the audio)")
     p.add_argument("--offset", type=float, help="time of the first beat in ms (with --bpm)")
     p.add_argument("--timing-from", type=Path, help="take the timing points of this chart")
-    p.add_argument("--min-jack-ms", type=float, default=90.0, help="shortest same-column gap (default 90)")
-    p.add_argument("--snap", action=argparse.BooleanOptionalAction, default=True, help="snap notes to the beat grid")
+    p.add_argument("--min-jack-ms", type=float, default=d.min_jack_ms,
+                   help=f"shortest same-column gap (default {d.min_jack_ms:g})")
+    p.add_argument("--snap", action=argparse.BooleanOptionalAction, default=d.snap, help="snap notes to the beat grid")
     p.add_argument("--ckpt", type=Path, help="a model file or directory (default: the shipped model)")
     p.add_argument("--rhythm-ckpt", type=Path, help="a rhythm model (default: the shipped one)")
     p.add_argument("--title", help="song title for the charts (default: from the file or song.ini)")
@@ -273,9 +281,8 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_generate)
 
 
-def _cmd_generate(args: argparse.Namespace) -> int:
-    from beatforge.generation.pipeline import generate_mania, write_set
-
+def mania_request_from_args(args: argparse.Namespace) -> ManiaRequest:
+    """``beatforge generate``'s flags as a request (validated there)."""
     patterns = dict(_kv(t, "--pattern") for t in args.pattern)
     msd: dict[str, float] = {}
     for t in args.msd:
@@ -284,21 +291,24 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             msd[k] = float(v)
         except ValueError:
             raise BeatforgeError(f"--msd {t}: the value must be a number") from None
-    if args.timing_from is not None and args.bpm is not None:
-        raise BeatforgeError("--timing-from and --bpm exclude each other")
-    charts = generate_mania(
-        args.audio, keys=args.keys, sr=args.sr or [4.0], count=args.count, steps=args.steps, cfg=args.cfg,
-        seed=args.seed, ckpt=args.ckpt, rhythm_ckpt=args.rhythm_ckpt, ln_ratio=args.ln_ratio,
-        map_type=args.map_type, style=args.style, patterns=patterns, msd=msd, bpm=args.bpm, offset=args.offset,
+    return ManiaRequest(
+        keys=args.keys, star_ratings=tuple(args.sr or ManiaRequest.star_ratings), count=args.count,
+        steps=args.steps, guidance=args.cfg, seed=args.seed, ln_ratio=args.ln_ratio, map_type=args.map_type,
+        style=args.style, patterns=patterns, msd=msd, bpm=args.bpm, offset=args.offset,
         timing_from=args.timing_from, min_jack_ms=args.min_jack_ms, snap=args.snap, title=args.title,
-        artist=args.artist, progress=True,
+        artist=args.artist, model=args.ckpt, rhythm_model=args.rhythm_ckpt,
     )
-    from beatforge.generation.pipeline import resolve_song
 
-    song = resolve_song(args.audio, title=args.title, artist=args.artist)
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from beatforge.analysis.star_rating import star_rating  # lazy: rosu-pp, torch and librosa stay out of --help
+    from beatforge.generation.mania import generate_mania
+    from beatforge.generation.output import write_set
+
+    request = mania_request_from_args(args)
+    song = resolve_song(args.audio, title=request.title, artist=request.artist)
+    charts = generate_mania(song, request, progress=True)
     written = write_set(charts, song, args.output, previews=not args.no_preview)
-    from beatforge.analysis.star_rating import star_rating
-
     for c in charts:
         print(f"{c.meta.version}: {c.n_notes} notes, {star_rating(c):.2f} stars")
     for w in written:
@@ -326,7 +336,8 @@ def _add_rhythm(sub: argparse._SubParsersAction) -> None:
 def _cmd_rhythm_train(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from beatforge.training.rhythm import load_rhythm_items, save_rhythm_model, train_rhythm
+    from beatforge.checkpoints import save_rhythm_model
+    from beatforge.training.rhythm import load_rhythm_items, train_rhythm
 
     for d in args.dataset:
         if not (d / "index.jsonl").is_file():
@@ -454,7 +465,6 @@ def _cmd_preview(args: argparse.Namespace) -> int:
     if args.audio is not None:
         from beatforge.audio import load_audio
         from beatforge.evaluation.report import audio_onsets
-        from beatforge.generation.pipeline import resolve_song
 
         on = audio_onsets(load_audio(resolve_song(args.audio).sources), label=str(args.audio))
         strength, end_ms = (on.env_ms, on.env), max(on.duration_ms, chart.last_ms + 500.0)

@@ -1,25 +1,67 @@
-"""Audio and chart constants: the single home of every derived time unit.
+"""Every unit, limit and word of beatforge, in one place: what the code, the CLI, the page and the docs share.
 
-Mug Diffusion's values are kept (22.05 kHz, n_fft 512, hop 128, 128 mels, 8 mel hops per chart frame),
+Mug Diffusion's audio values are kept (22.05 kHz, n_fft 512, hop 128, 128 mels, 8 mel hops per chart frame),
 so a chart frame is 1024 samples = 46.44 ms. Everything else is computed from these, never retyped.
 """
 
+# ------------------------------------------------------------------------------------------------ audio, time units
 SAMPLE_RATE: int = 22050
 N_FFT: int = 512
 HOP_LENGTH: int = 128
 N_MELS: int = 128
-MEL_HOPS_PER_FRAME: int = 8
+MEL_HOPS_PER_FRAME: int = 8  # one chart frame of the latent diffusion model's VAE
 
 MEL_HOP_MS: float = HOP_LENGTH / SAMPLE_RATE * 1000.0  # 5.805 ms
 FRAME_MS: float = MEL_HOP_MS * MEL_HOPS_PER_FRAME  # 46.44 ms
 
+# The rhythm (onset) network's output frame: 2 mel hops = 11.61 ms
+RHYTHM_MEL_HOPS_PER_STEP: int = 2
+RHYTHM_STEP_MS: float = MEL_HOP_MS * RHYTHM_MEL_HOPS_PER_STEP
+RHYTHM_DENSITY_RANGE: tuple[float, float] = (0.2, 16.0)  # onsets per second the rhythm network's conditioning covers
+
+# The onset-strength envelope (librosa's spectral flux) that timing estimation and the evaluator's audio onsets read:
+# a short window keeps the flux peak within ~15 ms of the attack; 64 mel bands are librosa's onset default's scale.
+ONSET_HOP: int = 128
+ONSET_N_FFT: int = 512
+ONSET_N_MELS: int = 64
+
+# ------------------------------------------------------------------------------------------------ charts
 MIN_KEYS: int = 1
 MAX_KEYS: int = 10
 
-# Audio longer than this is rejected: no rhythm-game song is 20 minutes, and a 2-hour file would take
-# gigabytes once decoded.
-MAX_AUDIO_SECONDS: float = 20 * 60.0
+# osu!standard's playfield in osu! pixels (x, y)
+PLAYFIELD: tuple[float, float] = (512.0, 384.0)
 
+# ------------------------------------------------------------------------------------------------ requests
+# The star ratings a generation request may ask for (rosu-pp-py's scale; human Beginner charts rate 0.6-0.9).
+# A model's prompt buckets are part of its model file (its feature table), not of this range.
+STAR_RATING_RANGE: tuple[float, float] = (0.5, 8.0)
+MSD_RANGE: tuple[float, float] = (5.0, 35.0)  # skillset ratings (Etterna's MSD scale) a request may ask for
+MAX_CHARTS_PER_RUN: int = 32
+MAX_STEPS: int = 1000  # sampler steps of either diffusion model
+GUIDANCE_RANGE: tuple[float, float] = (0.0, 30.0)
+LN_RATIO_RANGE: tuple[float, float] = (0.0, 1.0)
+MIN_JACK_MS_RANGE: tuple[float, float] = (0.0, 1000.0)
+BPM_RANGE: tuple[float, float] = (20.0, 1000.0)
+
+# Audio longer than this is rejected: no rhythm-game song is 20 minutes, and a 2-hour file would take
+# gigabytes once decoded. Shorter than MIN_AUDIO_SECONDS has no chart to make.
+MAX_AUDIO_SECONDS: float = 20 * 60.0
+MIN_AUDIO_SECONDS: float = 5.0
+
+# ------------------------------------------------------------------------------------------------ words
+# Etterna's seven skillsets (MSD), the names prompts, analysis and the page use
+SKILLSETS: tuple[str, ...] = ("stream", "jumpstream", "handstream", "stamina", "jackspeed", "chordjack", "technical")
+PATTERN_WAYS: tuple[str, ...] = ("more", "less")  # --pattern SKILLSET=more|less
+# osu!mania map types by long-note share, and the share each one asks for when no --ln-ratio is given
+LN_RATIO_OF_MAP_TYPE: dict[str, float] = {"rice": 0.0, "hybrid": 0.3, "ln": 0.7}
+MAP_TYPES: tuple[str, ...] = tuple(LN_RATIO_OF_MAP_TYPE)
+# Mug Diffusion's "style": the rank status of the charts a model should imitate
+STYLES: tuple[str, ...] = ("ranked", "loved", "graveyard")
+# Audio file names that say nothing about the song: its folder names it instead
+GENERIC_STEMS: frozenset[str] = frozenset({"audio", "song", "music", "track", "bgm"})
+
+# ------------------------------------------------------------------------------------------------ archives
 # Archive limits (zip-bomb protection): total uncompressed bytes and member count.
 MAX_ARCHIVE_BYTES: int = 1 << 30
 MAX_ARCHIVE_MEMBERS: int = 2000

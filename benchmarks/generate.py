@@ -20,6 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from beatforge.constants import SAMPLE_RATE
+
 REPO = Path(__file__).resolve().parents[1]
 DEMO = Path("/usr/share/games/fretsonfire/data/songs/muldjord/chaos_god")
 
@@ -28,17 +30,17 @@ import json, resource, sys, time
 t0 = time.perf_counter()
 import torch
 torch.set_num_threads(int(sys.argv[3]))
-from beatforge.generation.pipeline import generate_mania, write_set, resolve_song
-from beatforge.generation.mania import load_mania_model
-from beatforge.generation.rhythm import load_default_rhythm
+from beatforge.generation.mania import ManiaModels, generate_mania
+from beatforge.generation.output import write_set
+from beatforge.generation.request import ManiaRequest
 song, count, out = sys.argv[1], int(sys.argv[2]), sys.argv[4]
-ld = load_mania_model(); rh = load_default_rhythm()
+models = ManiaModels.load()
 t_load = time.perf_counter() - t0
-generate_mania(song, keys=4, sr=3.0, steps=2, seed=0, ckpt=ld, rhythm_ckpt=rh)  # warm-up (first-call costs)
+generate_mania(song, ManiaRequest(star_ratings=(3.0,), steps=2, seed=0), models=models)  # warm-up (first-call costs)
 t1 = time.perf_counter()
-charts = generate_mania(song, keys=4, sr=4.0, count=count, steps=30, seed=1, ckpt=ld, rhythm_ckpt=rh)
+charts = generate_mania(song, ManiaRequest(star_ratings=(4.0,), count=count, seed=1), models=models)
 t_gen = time.perf_counter() - t1
-write_set(charts, resolve_song(song), out)
+write_set(charts, song, out)
 print(json.dumps({"load_s": t_load, "generate_s": t_gen, "notes": [c.n_notes for c in charts],
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
@@ -51,12 +53,12 @@ def song_3min(tmp: Path) -> tuple[Path, str]:
     from beatforge.audio import load_audio
 
     if DEMO.is_dir():
-        from beatforge.generation.pipeline import resolve_song
+        from beatforge.generation.song import resolve_song
 
-        y = load_audio(list(resolve_song(DEMO).sources))[: 180 * 22050]
+        y = load_audio(list(resolve_song(DEMO).sources))[: 180 * SAMPLE_RATE]
         label = "Chaos God (Muldjord), first 3:00"
     else:
-        sr = 22050
+        sr = SAMPLE_RATE
         t = np.arange(180 * sr) / sr
         y = 0.05 * np.sin(2 * np.pi * 220 * t)
         for k, on in enumerate(np.arange(0.5, 179.5, 60 / 160 / 2)):
@@ -64,7 +66,7 @@ def song_3min(tmp: Path) -> tuple[Path, str]:
             y[i: i + 600] += (0.8 if k % 2 == 0 else 0.4) * np.exp(-np.arange(600) / 90)
         label = "SYNTHETIC click track, 3:00"
     path = tmp / "song-3min.wav"
-    sf.write(path, y.astype(np.float32), 22050)
+    sf.write(path, y.astype(np.float32), SAMPLE_RATE)
     return path, label
 
 

@@ -17,6 +17,7 @@ benchmarks/rhythm_loso.py) and the shipped latent diffusion model generate
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -101,12 +102,14 @@ def main() -> None:
 
     from beatforge.analysis.skillsets import skillset_ratings
     from beatforge.analysis.star_rating import star_rating
+    from beatforge.checkpoints import load_rhythm_model
+    from beatforge.constants import SKILLSETS, STAR_RATING_RANGE
     from beatforge.data.build import load_notes, read_index
     from beatforge.evaluation.matching import f1_scores, onset_times
     from beatforge.formats.loader import load_chart
-    from beatforge.generation.mania import load_mania_model
-    from beatforge.generation.pipeline import SR_RANGE, generate_mania
-    from beatforge.training.rhythm import load_rhythm_model
+    from beatforge.generation.learned.chart_diffusion import load_mania_model
+    from beatforge.generation.mania import ManiaModels, generate_mania
+    from beatforge.generation.request import ManiaRequest
 
     torch.set_num_threads(2)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -121,7 +124,7 @@ def main() -> None:
     for song in songs:
         name = Path(song).name
         fold = Path(args.folds) / name.replace(" ", "_")
-        rhythm = load_rhythm_model(fold)
+        models = ManiaModels(ld, load_rhythm_model(fold))
         charts = [r for r in recs if r["song_key"] == song and r["keys"] in EVAL_KEYS]
         audio = load_chart(charts[0]["path"].split("#")[0].split("::")[0]).meta.audio[0]
         audio_path = audio.path if not audio.member else None
@@ -140,9 +143,9 @@ def main() -> None:
             ref = ManiaChart(int(r["keys"]), arr[:, 0], arr[:, 1], arr[:, 2].astype(np.int64))
             ref_on = onset_times(ref)
             t0 = time.perf_counter()
-            sr_req = float(np.clip(r["star_rating"], *SR_RANGE))
-            gen = generate_mania(audio_path, keys=r["keys"], sr=sr_req, steps=args.steps, cfg=args.cfg, seed=0,
-                                 ckpt=ld, rhythm_ckpt=rhythm)[0]
+            sr_req = float(np.clip(r["star_rating"], *STAR_RATING_RANGE))
+            gen = generate_mania(audio_path, ManiaRequest(keys=r["keys"], star_ratings=(sr_req,), steps=args.steps,
+                                                          guidance=args.cfg, seed=0), models=models)[0]
             dt = time.perf_counter() - t0
             g_on = onset_times(gen)
             lo, hi = ref_on[0] - 1000, ref_on[-1] + 1000
@@ -159,22 +162,20 @@ def main() -> None:
                   f"librosa {row['librosa_f1_20']:.3f}/{row['librosa_f1_50']:.3f} ({dt:.1f}s)", flush=True)
         keys = charts[0]["keys"]
         if not args.no_grid:
-            gens = generate_mania(audio_path, keys=keys, sr=list(SR_GRID), steps=args.steps, cfg=args.cfg, seed=1,
-                                  ckpt=ld, rhythm_ckpt=rhythm)
+            gens = generate_mania(audio_path, ManiaRequest(keys=keys, star_ratings=tuple(SR_GRID), steps=args.steps,
+                                                           guidance=args.cfg, seed=1), models=models)
             for s, g in zip(SR_GRID, gens):
                 got = star_rating(g)
                 out["grid"].append({"song": name, "keys": keys, "sr_req": s, "sr_gen": got})
                 print(f"  grid {name[:24]} {keys}K SR {s} -> {got:.2f}", flush=True)
         if args.prompts:
-            from beatforge.generation.pipeline import SKILLSETS
-
-            base_chart = generate_mania(audio_path, keys=keys, sr=3.5, steps=args.steps, cfg=args.cfg, seed=2,
-                                        ckpt=ld, rhythm_ckpt=rhythm)[0]
+            prompt = ManiaRequest(keys=keys, star_ratings=(3.5,), steps=args.steps, guidance=args.cfg, seed=2)
+            base_chart = generate_mania(audio_path, prompt, models=models)[0]
             before = skillset_ratings(base_chart)
             for sk in SKILLSETS:
                 for way in ("more", "less"):
-                    g = generate_mania(audio_path, keys=keys, sr=3.5, steps=args.steps, cfg=args.cfg, seed=2,
-                                       ckpt=ld, rhythm_ckpt=rhythm, patterns={sk: way})[0]
+                    g = generate_mania(audio_path, dataclasses.replace(prompt, patterns={sk: way}),
+                                       models=models)[0]
                     after = skillset_ratings(g)
                     gap_b, gap_a = before[sk] - before["overall"], after[sk] - after["overall"]
                     out["prompts"].append({"song": name, "skillset": sk, "way": way, "before": before[sk],

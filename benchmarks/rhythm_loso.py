@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from beatforge.constants import HOP_LENGTH, MEL_HOP_MS, SAMPLE_RATE
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 EVAL_KEYS = (4, 7)
@@ -34,7 +36,7 @@ def librosa_onsets(audio) -> np.ndarray:
     from beatforge.audio import load_audio
 
     y = load_audio(audio)
-    return librosa.onset.onset_detect(y=y, sr=22050, units="time", backtrack=True) * 1000.0
+    return librosa.onset.onset_detect(y=y, sr=SAMPLE_RATE, units="time", backtrack=True) * 1000.0
 
 
 def librosa_envelope(audio) -> tuple[np.ndarray, np.ndarray]:
@@ -46,12 +48,12 @@ def librosa_envelope(audio) -> tuple[np.ndarray, np.ndarray]:
     from beatforge.audio import load_audio
 
     y = load_audio(audio)
-    env = librosa.onset.onset_strength(y=y, sr=22050, hop_length=128)
-    return np.arange(len(env)) * 128 / 22.050, env
+    env = librosa.onset.onset_strength(y=y, sr=SAMPLE_RATE, hop_length=HOP_LENGTH)
+    return np.arange(len(env)) * MEL_HOP_MS, env
 
 
 def top_n_peaks(times: np.ndarray, env: np.ndarray, n: int, lo: float, hi: float) -> np.ndarray:
-    from beatforge.generation.rhythm import peak_candidates
+    from beatforge.generation.rules.peaks import peak_candidates
 
     step = times[1] - times[0]
     t, _ = peak_candidates(env, min_sep=int(round(35 / step)), start_ms=lo, end_ms=hi, frame_ms=step)
@@ -69,11 +71,13 @@ def main() -> None:
 
     import torch
 
+    from beatforge.checkpoints import load_rhythm_model, save_rhythm_model
     from beatforge.data.build import read_index
     from beatforge.evaluation.matching import f1_scores
     from beatforge.formats.loader import load_chart
-    from beatforge.generation.rhythm import onset_activation, pick_onsets
-    from beatforge.training.rhythm import load_rhythm_items, load_rhythm_model, save_rhythm_model, train_rhythm
+    from beatforge.generation.learned.onset_network import onset_activation
+    from beatforge.generation.rules.peaks import pick_onsets
+    from beatforge.training.rhythm import load_rhythm_items, train_rhythm
 
     torch.set_num_threads(2)
     recs = read_index(args.dataset)

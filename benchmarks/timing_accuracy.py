@@ -1,4 +1,4 @@
-"""Accuracy of beatforge.generation.timing.estimate_timing on songs whose timing is known.
+"""Accuracy of beatforge.generation.rules.timing.estimate_timing on songs whose timing is known.
 
 Truth: for the charted songs in ../shared/data/songs (Quaver, StepMania, Frets on Fire, katamari) the first
 timing point of the song's first chart; for the .osz sets in ../shared/data/sets (the osu! client's own
@@ -26,7 +26,7 @@ from beatforge.audio import load_audio
 from beatforge.charts.chart import AudioSource, TimingPoint
 from beatforge.formats.archive import find_member
 from beatforge.formats.loader import discover, load_beatmaps, load_charts
-from beatforge.generation.timing import estimate_timing
+from beatforge.generation.rules.timing import estimate_timing
 
 _RHYTHM = None
 
@@ -35,8 +35,8 @@ def aligned_timing(y: np.ndarray) -> TimingPoint:
     """What ``beatforge generate`` writes: the estimate, phase-aligned to the shipped rhythm model's onsets."""
     global _RHYTHM
     from beatforge.audio import log_mel
-    from beatforge.generation.pipeline import song_timing
-    from beatforge.generation.rhythm import DENSITY_GRID, load_default_rhythm, onset_activation
+    from beatforge.generation.learned.onset_network import DENSITY_GRID, load_default_rhythm, onset_activation
+    from beatforge.generation.rules.timing import song_timing
 
     _RHYTHM = _RHYTHM or load_default_rhythm()
     acts = onset_activation(_RHYTHM, log_mel(y), DENSITY_GRID)

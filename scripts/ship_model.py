@@ -14,7 +14,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from beatforge.training.model_file import load_model_file, save_model_dir
+from beatforge.checkpoints import load_model_file, save_model_dir
 
 
 def main() -> None:

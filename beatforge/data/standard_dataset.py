@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from beatforge.charts.standard_sequence import KIND, TIME, X, Y
-from beatforge.models.dit import PLAYFIELD
+from beatforge.constants import PLAYFIELD
 
 CENTRE = (256.0, 192.0)
 

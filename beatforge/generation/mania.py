@@ -1,116 +1,208 @@
-"""osu!mania generation core: a song and prompts in, decoded charts out.
+"""``beatforge generate`` / ``beatforge.generate_mania``: a song and a :class:`ManiaRequest` in, playable osu!mania
+charts out.
 
-This is the sampling path only (model loading, audio features, batched sampling with classifier-free guidance,
-decoding). Timing estimation, snapping, playability post-processing and file output build on it.
+Audio -> log-mel -> (1) learned: the latent diffusion model samples one chart tensor per requested chart, all in one
+batch, with the prompt and classifier-free guidance (:mod:`.learned.chart_diffusion`); (2) learned: the rhythm
+network rates every 11.6 ms of the song as a note onset, at a range of densities (:mod:`.learned.onset_network`);
+(3) rules: timing, given, taken from a reference chart, or estimated from the audio and phase-aligned to the
+rhythm network's onsets (:mod:`.rules.timing`); (4) rules: for each chart, the note density is searched so that
+its osu! star rating meets the request (:mod:`.rules.star_rating_fit`); at each density the note times are beat
+lines or activation peaks (:mod:`.rules.beat_grid`, :mod:`.rules.peaks`), which get columns, chords and long notes
+from the sampled tensor (:mod:`.rules.columns`), are snapped and made playable (:mod:`.rules.playability`).
+Files are written by :func:`beatforge.generation.output.write_set`.
+
+Why two networks: rhythm is what a chart must get right first, and the one part that follows the audio sample by
+sample; a 0.26 M-parameter convolution network learns it from a few dozen charts in minutes, where the latent
+diffusion model reached 0.3 rhythm F1. The diffusion model keeps what it is good at: the prompt-conditioned choice
+of patterns, chords and long notes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import torch
 
-from beatforge.charts.chart import ChartMeta, ManiaChart
-from beatforge.config import latent_stride
-from beatforge.constants import FRAME_MS, MEL_HOPS_PER_FRAME
+from beatforge.audio import audio_duration, load_audio, log_mel
+from beatforge.charts.chart import ManiaChart, TimingPoint
+from beatforge.constants import LN_RATIO_OF_MAP_TYPE, MAX_AUDIO_SECONDS, MIN_AUDIO_SECONDS
 from beatforge.errors import BeatforgeError
-from beatforge.features import FeatureTable
-
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "mania"
+from beatforge.generation.learned.chart_diffusion import ManiaModel, load_mania_model, sample_charts
+from beatforge.generation.learned.onset_network import (
+    DENSITY_GRID,
+    activation_at,
+    load_default_rhythm,
+    onset_activation,
+)
+from beatforge.generation.output import chart_meta
+from beatforge.generation.request import ManiaRequest
+from beatforge.generation.rules.beat_grid import (
+    SNAP_DIVISORS,
+    finest_division,
+    grid_fits,
+    grid_onsets,
+    grid_plan,
+    min_sep_frames,
+    on_lines,
+)
+from beatforge.generation.rules.columns import PatternBias, assign_notes, typical_chord_ratio
+from beatforge.generation.rules.peaks import peak_candidates, pick_onsets
+from beatforge.generation.rules.playability import make_playable
+from beatforge.generation.rules.star_rating_fit import fit_density
+from beatforge.generation.rules.timing import snap_chart, song_timing
+from beatforge.generation.song import Song, resolve_song
+from beatforge.models.onset_net import OnsetNet
 
 
 @dataclass
-class ManiaModel:
-    """A loaded latent diffusion model and what it was trained for."""
+class ManiaModels:
+    """The two networks a mania job runs. Load them once where many jobs follow (the page, benchmarks)."""
 
-    system: Any  # beatforge.models.latent_diffusion.LatentDiffusion, in eval mode
-    features: FeatureTable
-    keys: list[int]
-    path: str
+    chart: ManiaModel
+    rhythm: OnsetNet
 
-
-def load_mania_model(path: str | Path | None = None) -> ManiaModel:
-    """Load a latent diffusion model file (default: the shipped ``models/mania``)."""
-    from beatforge.models.latent_diffusion import LatentDiffusion
-    from beatforge.training.model_file import load_model_file, load_weights
-
-    mf = load_model_file(path or DEFAULT_MODEL)
-    if mf.kind != "latent_diffusion":
-        raise BeatforgeError(f"{mf.path}: a {mf.kind} model, not an osu!mania generation model")
-    table = mf.meta.get("feature_table")
-    if not table:
-        raise BeatforgeError(f"{mf.path}: the model file carries no feature table")
-    system = LatentDiffusion(mf.config, table)
-    load_weights(system.first_stage, mf.state_dict, prefix="first_stage.", source=mf.path)
-    load_weights(system.denoiser, mf.state_dict, prefix="denoiser.", source=mf.path)
-    system.scale_factor.fill_(float(mf.state_dict["scale_factor"]))
-    system.eval()
-    return ManiaModel(system, FeatureTable.from_list(table), [int(k) for k in mf.meta.get("keys", [])], mf.path)
+    @classmethod
+    def load(cls, request: ManiaRequest | None = None) -> ManiaModels:
+        """The request's model files (default: the shipped ``models/mania`` and ``models/rhythm``)."""
+        request = request or ManiaRequest()
+        return cls(load_mania_model(request.model), load_default_rhythm(request.rhythm_model))
 
 
-def _padded_mel(mel: np.ndarray, multiple: int) -> torch.Tensor:
-    """(128, T) -> (1, 128, T') zero-padded so T' is a whole number of latent steps of the UNet's multiple."""
-    t = mel.shape[1]
-    t_pad = int(np.ceil(t / multiple) * multiple)
-    out = np.zeros((mel.shape[0], t_pad), dtype=np.float32)
-    out[:, :t] = mel
-    return torch.from_numpy(out)[None]
+@dataclass(frozen=True)
+class ChartRecipe:
+    """What one song's charts share once the networks have run: the onset activations, the timing, and the
+    request's rules; :meth:`build` makes a chart at a trial note density from one sampled chart tensor."""
+
+    acts: np.ndarray  # (len(DENSITY_GRID), T') onset probabilities
+    timing: list[TimingPoint]
+    audio_ms: float
+    span_s: float  # the stretch of the song with strong onsets: densities are notes per second of it
+    on_grid: bool  # the song follows the timing's grid: note times are beat lines
+    keys: int
+    bias: PatternBias
+    ln_ratio: float | None
+    min_jack_ms: float
+    snap: bool
+
+    @property
+    def beat(self) -> float:
+        return self.timing[0].beat_length
+
+    def note_times(self, density: float) -> np.ndarray:
+        """The chart's distinct note times at ``density`` onsets per second."""
+        act = activation_at(self.acts, density)
+        div = finest_division(density, self.beat)
+        n = int(round(density * self.span_s))
+        plan = grid_plan(density, self.beat) if self.on_grid else None
+        end_ms = self.audio_ms - 1.0
+        if plan is not None:
+            return grid_onsets(act, n, self.timing, plan, start_ms=0.0, end_ms=end_ms, evenness=self.bias.evenness)
+        return pick_onsets(act, n, start_ms=0.0, end_ms=end_ms, evenness=self.bias.evenness,
+                           min_sep=min_sep_frames(div, self.beat),
+                           prefer=on_lines(self.timing, div) if div <= 2 else None)
+
+    def build(self, frames: np.ndarray, chord_ratio: float, density: float, extra_chords: float = 0.0) -> ManiaChart:
+        """A playable chart at ``density``: note times, columns/chords/long notes from ``frames``, snapped."""
+        div = finest_division(density, self.beat)
+        bias = self.bias
+        if div == 1 and bias.repeat <= 0.0:
+            # Beginner and Easy charts do not repeat a column (none of the held-out ones does); a slow jack still
+            # adds to osu!'s star rating, which left a generated Beginner two thirds of the human notes at the same
+            # rating
+            bias = dataclasses.replace(bias, repeat=bias.repeat - 2.0)
+        chart = assign_notes(self.note_times(density), frames, self.keys, bias=bias,
+                             chord_ratio=chord_ratio + extra_chords, ln_ratio=self.ln_ratio,
+                             min_ln_ms=self.beat / 4, timing=self.timing)
+        if self.snap:
+            # Every note to a line of the divisions a chart of this density uses (a Normal chart has no 1/16
+            # notes): the tolerance reaches a line from anywhere, and coarse lines are tried first.
+            divisors = SNAP_DIVISORS[div]
+            chart = snap_chart(chart, self.timing, divisors=divisors, tol_ms=self.beat / (2.0 * max(divisors)) + 0.5)
+        return make_playable(chart, audio_ms=self.audio_ms, min_jack_ms=self.min_jack_ms, min_ln_ms=self.beat / 4)
 
 
-@torch.no_grad()
-def sample_charts(
-    model: ManiaModel,
-    mel: np.ndarray,
-    prompts: list[dict[str, Any]],
-    *,
-    keys: int,
-    steps: int = 30,
-    cfg_scale: float = 5.0,
-    seed: int | None = None,
-    sampler: str = "dpm++",
-    audio_seconds: float | None = None,
-    progress=None,
-    return_frames: bool = False,
-) -> list[ManiaChart] | tuple[list[ManiaChart], list[np.ndarray]]:
-    """One chart per prompt, sampled in one batch.
+def _checked_duration(song: Song) -> tuple[float, Path]:
+    """The song's duration (s, from the header) and its first file, checked: long enough and short enough."""
+    path = Path(song.sources[0].path)
+    duration = audio_duration(list(song.sources))
+    if duration <= 0:
+        raise BeatforgeError(f"{path}: the audio is 0 seconds long")
+    if duration < MIN_AUDIO_SECONDS:
+        raise BeatforgeError(f"{path}: the audio lasts {duration:.1f} s; at least {MIN_AUDIO_SECONDS:g} s is needed")
+    if duration > MAX_AUDIO_SECONDS:
+        raise BeatforgeError(f"{path}: the audio lasts {duration / 60:.0f} min; at most {MAX_AUDIO_SECONDS / 60:.0f} "
+                             "min can be charted in one run")
+    return duration, path
+
+
+def _strong_span_s(acts: np.ndarray, audio_ms: float, duration: float) -> float:
+    """Seconds from the first to the last strong onset (at least a third of the highest peak, densest row)."""
+    t_dense, h_dense = peak_candidates(acts[-1], start_ms=0.0, end_ms=audio_ms)
+    strong = t_dense[h_dense >= 0.3 * (h_dense.max() if len(h_dense) else 1.0)]
+    return max((strong.max() - strong.min()) / 1000.0, 1.0) if len(strong) >= 2 else duration
+
+
+def generate_mania(song: str | Path | Song, request: ManiaRequest | None = None, *,
+                   models: ManiaModels | None = None, progress: bool = False) -> list[ManiaChart]:
+    """Charts for a song: ``request.count`` per requested star rating, sampled in one batch.
 
     Args:
-        model: from :func:`load_mania_model`.
-        mel: (128, T) log-mel of the song (``beatforge.audio.log_mel``).
-        prompts: feature values per chart (names of the model's feature table; missing = unspecified).
-        keys: key count; must be one the model was trained for.
-        audio_seconds: notes after the audio's end are dropped.
-        return_frames: also return each chart's decoded (4*keys, W) logits (for :mod:`beatforge.generation.assign`).
+        song: an audio file (any format soundfile or ffmpeg reads), a Frets on Fire song folder (stems mixed), or
+            a :class:`~beatforge.generation.song.Song`.
+        request: what to make (default: ``ManiaRequest()``, one 4K chart at 4 stars).
+        models: networks already loaded (:meth:`ManiaModels.load`), when generating many times.
+        progress: show a progress bar.
+
+    Raises:
+        BeatforgeError: bad audio, a key count the model lacks, a value out of range, too many charts.
     """
-    if model.keys and keys not in model.keys:
-        raise BeatforgeError(f"the model was trained for {model.keys} keys, not {keys}")
-    system = model.system
-    stride = latent_stride(system.cfg)
-    down = 2 ** (len(system.cfg.model.params.unet_config.channel_mult) - 1)
-    mel_t = _padded_mel(mel, MEL_HOPS_PER_FRAME * stride * down)
-    tokens = torch.from_numpy(np.stack([model.features.encode({**p, "keys": keys}) for p in prompts]))
-    b = len(prompts)
-    z = system.sample_latents(mel_t.expand(b, -1, -1), tokens, steps=steps, cfg_scale=cfg_scale, seed=seed,
-                              sampler=sampler, progress=progress)
-    out = system.decode_latent(z, torch.full((b,), keys, dtype=torch.long))
-    from beatforge.charts.mania_tensor import decode
+    import torch  # lazy: torch costs ~1 s of CLI start-up
 
-    end_ms = (audio_seconds if audio_seconds is not None else mel.shape[1] * FRAME_MS / MEL_HOPS_PER_FRAME / 1000)
-    charts = []
-    for i in range(b):
-        chart = decode(out[i].float(), keys=keys, from_logits=True, meta=ChartMeta(source_game="beatforge"))
-        keep = chart.starts < end_ms * 1000.0
-        ends = np.where(chart.ends <= end_ms * 1000.0, chart.ends, end_ms * 1000.0)
-        charts.append(ManiaChart(keys, chart.starts[keep], ends[keep], chart.columns[keep], meta=chart.meta))
-    if return_frames:
-        from beatforge.charts.mania_tensor import unpad_keys
+    request = request or ManiaRequest()
+    song = resolve_song(song, title=request.title, artist=request.artist)
+    duration, path = _checked_duration(song)
+    models = models or ManiaModels.load(request)
+    keys = request.keys
+    if models.chart.keys and keys not in models.chart.keys:
+        raise BeatforgeError(f"--keys {keys}: the model was trained for {', '.join(map(str, models.chart.keys))} "
+                             "keys (train or fine-tune one with that key count)")
+    y = load_audio(list(song.sources))
+    if float(np.max(np.abs(y))) < 1e-4:
+        raise BeatforgeError(f"{path}: the audio is silent")
+    mel = log_mel(y)
+    prompts = request.prompts()
+    torch.set_flush_denormal(True)
+    bar = None
+    if progress:
+        from tqdm import tqdm  # lazy: only the CLI and the page show progress
 
-        frames = [np.asarray(unpad_keys(out[i].float(), keys).numpy(), dtype=np.float32) for i in range(b)]
-        return charts, frames
-    return charts
+        bar = tqdm(total=request.steps + len(prompts), desc="generating", unit="step")
+    _, frames = sample_charts(models.chart, mel, prompts, keys=keys, steps=request.steps, guidance=request.guidance,
+                              seed=request.seed, audio_seconds=duration,
+                              progress=(lambda i, n: bar.update(1)) if bar else None)
+    acts = onset_activation(models.rhythm, mel, DENSITY_GRID)
+    audio_ms = duration * 1000.0
+    timing = song_timing(y, acts, audio_ms, bpm=request.bpm, offset=request.offset, timing_from=request.timing_from)
+    recipe = ChartRecipe(
+        acts=acts, timing=timing, audio_ms=audio_ms, span_s=_strong_span_s(acts, audio_ms, duration),
+        on_grid=request.snap and grid_fits(acts, timing, audio_ms), keys=keys,
+        bias=PatternBias.from_patterns(request.patterns, keys),
+        ln_ratio=request.ln_ratio if request.ln_ratio is not None else LN_RATIO_OF_MAP_TYPE.get(request.map_type or ""),
+        min_jack_ms=request.min_jack_ms, snap=request.snap)
+    out = []
+    for i, (fr, prompt) in enumerate(zip(frames, prompts)):
+        chords = typical_chord_ratio(prompt["sr"], keys)
+        fit = fit_density(lambda density, extra=0.0, fr=fr, chords=chords: recipe.build(fr, chords, density, extra),
+                          prompt["sr"], request.fit_star_rating)
+        fit.chart.meta = chart_meta(song, request, prompt, i, fit.star_rating)
+        out.append(fit.chart)
+        if bar:
+            bar.update(1)
+    if bar:
+        bar.close()
+    return out
 
 
-__all__ = ["ManiaModel", "load_mania_model", "sample_charts"]
+__all__ = ["ChartRecipe", "ManiaModels", "generate_mania"]

@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 from beatforge.charts.standard_sequence import N_KINDS
+from beatforge.constants import PLAYFIELD
 
-PLAYFIELD = (512.0, 384.0)
 # model.json "format": /2 = positions centred in [-1, 1] (/1, an earlier beatforge, used [0, 1]: not loadable)
 DIT_FORMAT = "beatforge-dit/2"
 FREQ_DIM = 128  # sinusoid size per scalar input (osu-diffusion's)
@@ -208,5 +208,4 @@ class DiT(nn.Module):
         return torch.where(drop, torch.full_like(labels, self.null_label), labels)
 
 
-__all__ = ["DIT_FORMAT", "DiT", "DiTConfig", "SIZES", "dit_config", "band_mask", "banded_attention", "sinusoid",
-           "PLAYFIELD"]
+__all__ = ["DIT_FORMAT", "DiT", "DiTConfig", "SIZES", "dit_config", "band_mask", "banded_attention", "sinusoid"]

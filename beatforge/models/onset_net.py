@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-MEL_HOPS_PER_STEP = 2  # 2 x 5.805 ms = 11.61 ms per output frame
-DENSITY_RANGE = (0.2, 16.0)  # onsets per second the conditioning covers
+from beatforge.constants import RHYTHM_DENSITY_RANGE as DENSITY_RANGE
+from beatforge.constants import RHYTHM_MEL_HOPS_PER_STEP as MEL_HOPS_PER_STEP
 
 
 @dataclass
@@ -103,4 +103,4 @@ class OnsetNet(nn.Module):
         return self.out(h)[:, 0]
 
 
-__all__ = ["MEL_HOPS_PER_STEP", "DENSITY_RANGE", "OnsetNet", "OnsetNetConfig", "density_code"]
+__all__ = ["OnsetNet", "OnsetNetConfig", "density_code"]

@@ -18,12 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from beatforge.constants import FRAME_MS, MEL_HOPS_PER_FRAME
+from beatforge.constants import RHYTHM_MEL_HOPS_PER_STEP as MEL_HOPS_PER_STEP
+from beatforge.constants import MEL_HOP_MS as MEL_MS
+from beatforge.constants import RHYTHM_STEP_MS as STEP_MS
 from beatforge.errors import BeatforgeError
-from beatforge.models.onset_net import MEL_HOPS_PER_STEP, OnsetNet, OnsetNetConfig
-
-MEL_MS = FRAME_MS / MEL_HOPS_PER_FRAME
-STEP_MS = MEL_MS * MEL_HOPS_PER_STEP
+from beatforge.models.onset_net import OnsetNet, OnsetNetConfig
 
 
 @dataclass
@@ -147,23 +146,4 @@ def train_rhythm(items: list[RhythmItem], *, steps: int = 1200, batch_size: int 
     return net, losses
 
 
-def save_rhythm_model(net: OnsetNet, out_dir: str | Path, *, meta: dict) -> list[Path]:
-    from beatforge.training.model_file import ModelFile, save_model_dir
-
-    state = {k: v.detach().half() for k, v in net.state_dict().items()}
-    return save_model_dir(out_dir, ModelFile("rhythm", {"net": net.cfg.to_dict()}, state, meta), ckpt=False)
-
-
-def load_rhythm_model(path: str | Path) -> OnsetNet:
-    from beatforge.training.model_file import ModelFileError, load_model_file, load_weights
-
-    mf = load_model_file(path)
-    if mf.kind != "rhythm":
-        raise ModelFileError(f"{mf.path}: a {mf.kind} model, not a rhythm model")
-    net = OnsetNet(OnsetNetConfig.from_dict(mf.config.get("net", {})))
-    load_weights(net, {k: v.float() for k, v in mf.state_dict.items()}, prefix="", source=mf.path)
-    net.eval()
-    return net
-
-
-__all__ = ["RhythmItem", "load_rhythm_items", "train_rhythm", "save_rhythm_model", "load_rhythm_model"]
+__all__ = ["RhythmItem", "load_rhythm_items", "train_rhythm"]

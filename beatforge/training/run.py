@@ -171,7 +171,7 @@ def _strategy(args: argparse.Namespace, accelerator: str, devices: object):
 def build_system(plan: Plan, args: argparse.Namespace, n_devices: int):
     """The LightningModule for the plan, with weights loaded for fine-tuning or a first stage for diffusion."""
     from beatforge.features import FeatureTable
-    from beatforge.training.model_file import ModelFileError, load_model_file, load_weights
+    from beatforge.checkpoints import ModelFileError, load_model_file, load_weights
 
     cfg = plan.cfg
     lr = cfg.model.base_learning_rate
@@ -224,14 +224,14 @@ def build_system(plan: Plan, args: argparse.Namespace, n_devices: int):
 
 
 def _check_kind(mf, cfg: Config, path) -> None:
-    from beatforge.training.model_file import ModelFileError
+    from beatforge.checkpoints import ModelFileError
 
     if mf.kind != cfg.model.kind:
         raise ModelFileError(f"{path}: a {mf.kind} model file, but the config trains a {cfg.model.kind}")
 
 
 def _check_features(mf, features, path) -> None:
-    from beatforge.training.model_file import ModelFileError
+    from beatforge.checkpoints import ModelFileError
 
     theirs = mf.meta.get("feature_table")
     if theirs is None:
@@ -248,7 +248,7 @@ def _check_features(mf, features, path) -> None:
 
 
 def _check_keys(mf, cfg: Config, path) -> None:
-    from beatforge.training.model_file import ModelFileError
+    from beatforge.checkpoints import ModelFileError
 
     trained = mf.meta.get("keys")
     if trained and cfg.data.keys:
@@ -262,7 +262,7 @@ def _check_keys(mf, cfg: Config, path) -> None:
 
 def export_model(system, cfg: Config, run_dir: Path, datamodule=None) -> Path:
     """Write the run's shareable model directory: ``<run>/model/model.{safetensors,yaml,ckpt}``."""
-    from beatforge.training.model_file import ModelFile, save_model_dir
+    from beatforge.checkpoints import ModelFile, save_model_dir
 
     meta = {"step": int(system.global_step), "run": run_dir.name}
     if cfg.model.kind == "autoencoder":

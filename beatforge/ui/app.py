@@ -3,7 +3,7 @@
 Four tabs, each a thin layer over a function the CLI also uses, so the page and ``beatforge generate`` /
 ``analyze`` / ``remap`` cannot drift apart:
 
-- **Generate**: :func:`beatforge.generation.pipeline.generate_mania` + ``write_set`` (previews and the .osz);
+- **Generate**: :func:`beatforge.generation.mania.generate_mania` + ``write_set`` (previews and the .osz);
 - **Chart to prompt**: :func:`beatforge.analysis.report.analyze` on an uploaded chart, its figures written into
   the Generate tab's controls;
 - **Remap osu!standard**: :func:`beatforge.generation.standard.remap_standard`;
@@ -32,15 +32,27 @@ from typing import Any
 import gradio as gr
 
 from beatforge import __version__
+from beatforge.constants import (
+    GUIDANCE_RANGE,
+    MAP_TYPES,
+    MAX_CHARTS_PER_RUN,
+    MSD_RANGE,
+    PATTERN_WAYS,
+    SKILLSETS,
+    STAR_RATING_RANGE,
+    STYLES,
+)
 from beatforge.errors import BeatforgeError
 from beatforge.formats.loader import CHART_SUFFIXES
-from beatforge.generation.pipeline import MAX_COUNT, MSD_RANGE, SKILLSETS, SR_RANGE, STYLES
+from beatforge.generation.request import ManiaRequest
+from beatforge.generation.song import resolve_song
 
 log = logging.getLogger("beatforge.ui")
 
-PATTERN_WAYS = ("none", "more", "less")
-MAP_TYPES = ("any", "rice", "hybrid", "ln")
+PATTERN_CHOICES = ("none", *PATTERN_WAYS)
+MAP_TYPE_CHOICES = ("any", *MAP_TYPES)
 MANIA_STYLES = ("any", *STYLES)  # Mug Diffusion's style: the rank status to imitate
+DEFAULTS = ManiaRequest()  # the controls start at the request's defaults
 TIMING_DETECT = "detect from the audio"
 TIMING_GIVEN = "BPM / offset"
 NO_STYLE = "none (no style)"
@@ -101,18 +113,18 @@ def run_dir(kind: str) -> Path:
 
 
 @functools.lru_cache(maxsize=1)
-def _mania_models() -> tuple[Any, Any]:
-    """The shipped generation and rhythm models, loaded once per server rather than once per click."""
-    from beatforge.generation.mania import load_mania_model
-    from beatforge.generation.rhythm import load_default_rhythm
+def _mania_models() -> Any:
+    """The shipped generation and rhythm models (a ``ManiaModels``), loaded once per server rather than once per
+    click."""
+    from beatforge.generation.mania import ManiaModels  # lazy: torch costs seconds of page start-up
 
-    return load_mania_model(None), load_default_rhythm(None)
+    return ManiaModels.load()
 
 
 def model_keys() -> list[int]:
     """Key counts the shipped generation model was trained for (the choices of the keys control)."""
     try:
-        keys = _mania_models()[0].keys
+        keys = _mania_models().chart.keys
     except BeatforgeError as exc:  # no model here: the page still opens, generation then says why
         log.warning("generation model not loaded: %s", exc)
         keys = []
@@ -137,13 +149,13 @@ def _opt(value: Any) -> float | None:
 
 
 # ====================================================================================== generate
-def generation_kwargs(v: dict[str, Any]) -> dict[str, Any]:
-    """The Generate tab's control values (by name) as ``generate_mania`` keyword arguments, mapped as
-    ``beatforge generate`` maps its flags (an overall MSD is ``msd["overall"]``, like ``--msd overall=V``).
-    An optional rating is a checkbox and a slider, as on Mug Diffusion's page (a number box cannot be left
-    empty: the browser sends 0). Range checks are left to ``generate_mania`` so the page and the CLI reject the
-    same values."""
-    patterns = {s: v[f"{s}_way"] for s in SKILLSETS if v.get(f"{s}_way") in ("more", "less")}
+def generation_request(v: dict[str, Any]) -> ManiaRequest:
+    """The Generate tab's control values (by name) as a :class:`ManiaRequest`, mapped as ``beatforge generate``
+    maps its flags (the controls ``sr`` and ``cfg`` are ``--sr`` and ``--cfg``; an overall MSD is
+    ``msd["overall"]``, like ``--msd overall=V``). An optional rating is a checkbox and a slider, as on Mug
+    Diffusion's page (a number box cannot be left empty: the browser sends 0). Range checks are the request's, so
+    the page and the CLI reject the same values."""
+    patterns = {s: v[f"{s}_way"] for s in SKILLSETS if v.get(f"{s}_way") in PATTERN_WAYS}
     msd = {s: float(v[f"{s}_msd"]) for s in SKILLSETS if v.get(f"use_{s}_msd")}
     if v.get("use_overall"):
         msd["overall"] = float(v["overall"])
@@ -155,25 +167,25 @@ def generation_kwargs(v: dict[str, Any]) -> dict[str, Any]:
         offset = _opt(v.get("offset")) or 0.0
     seed = _opt(v.get("seed"))
     map_type = v.get("map_type")
-    return {
-        "keys": int(v["keys"]),
-        "sr": [float(v["sr"])],
-        "count": int(v["count"]),
-        "steps": int(v["steps"]),
-        "cfg": float(v["cfg"]),
-        "seed": int(seed) if seed is not None and seed >= 0 else None,
-        "ln_ratio": float(v["ln_ratio"]) if v.get("use_ln_ratio") else None,
-        "map_type": map_type if map_type in ("rice", "hybrid", "ln") else None,
-        "style": v.get("style") if v.get("style") in MANIA_STYLES[1:] else None,
-        "patterns": patterns,
-        "msd": msd,
-        "bpm": bpm,
-        "offset": offset,
-        "min_jack_ms": float(v.get("min_jack_ms", 90.0)),
-        "snap": bool(v.get("snap", True)),
-        "title": (v.get("title") or "").strip() or None,
-        "artist": (v.get("artist") or "").strip() or None,
-    }
+    return ManiaRequest(
+        keys=int(v["keys"]),
+        star_ratings=(float(v["sr"]),),
+        count=int(v["count"]),
+        steps=int(v["steps"]),
+        guidance=float(v["cfg"]),
+        seed=int(seed) if seed is not None and seed >= 0 else None,
+        ln_ratio=float(v["ln_ratio"]) if v.get("use_ln_ratio") else None,
+        map_type=map_type if map_type in MAP_TYPES else None,
+        style=v.get("style") if v.get("style") in STYLES else None,
+        patterns=patterns,
+        msd=msd,
+        bpm=bpm,
+        offset=offset,
+        min_jack_ms=float(v.get("min_jack_ms", DEFAULTS.min_jack_ms)),
+        snap=bool(v.get("snap", DEFAULTS.snap)),
+        title=(v.get("title") or "").strip() or None,
+        artist=(v.get("artist") or "").strip() or None,
+    )
 
 
 @dataclass
@@ -186,17 +198,17 @@ class GenerationResult:
     summary: str
 
 
-def run_generation(audio: str | Path | None, kwargs: dict[str, Any], out_dir: Path) -> GenerationResult:
+def run_generation(audio: str | Path | None, request: ManiaRequest, out_dir: Path) -> GenerationResult:
     """Chart ``audio`` with the shipped models (loaded once) and write the set into ``out_dir``."""
+    # lazy: torch, rosu-pp and matplotlib cost seconds of page start-up
     from beatforge.analysis.star_rating import star_rating
-    from beatforge.generation.pipeline import generate_mania, resolve_song, write_set
+    from beatforge.generation.mania import generate_mania
+    from beatforge.generation.output import write_set
 
     if not audio:
         raise BeatforgeError("upload a song first (mp3, ogg, wav, flac ...)")
-    kwargs = dict(kwargs)
-    song = resolve_song(audio, title=kwargs.pop("title", None), artist=kwargs.pop("artist", None))
-    mania, rhythm = _mania_models()
-    charts = generate_mania(song, ckpt=mania, rhythm_ckpt=rhythm, progress=True, **kwargs)
+    song = resolve_song(audio, title=request.title, artist=request.artist)
+    charts = generate_mania(song, request, models=_mania_models(), progress=True)
     written = write_set(charts, song, out_dir, previews=True)
     osz = next(p for p in written if p.suffix == ".osz")
     osu = [p for p in written if p.suffix == ".osu"]
@@ -229,7 +241,7 @@ def chart_prompt(path: str | Path, version: str | None = None) -> tuple[Any, dic
         return round(min(max(float(x), lo_hi[0]), lo_hi[1]), 2)
 
     values: dict[str, Any] = {
-        "sr": clip(report.star_rating, SR_RANGE),
+        "sr": clip(report.star_rating, STAR_RATING_RANGE),
         "use_overall": True,
         "overall": clip(report.overall, MSD_RANGE),
         "use_ln_ratio": True,
@@ -344,9 +356,11 @@ def _generate_tab(controls: dict[str, Any], panels: dict[str, Any]) -> None:
             with gr.Row():
                 controls["keys"] = gr.Dropdown(keys, value=4 if 4 in keys else keys[0], label="Keys",
                                                elem_id="keys")
-                controls["count"] = gr.Slider(1, min(MAX_COUNT, 8), value=1, step=1, label="Number of charts",
+                controls["count"] = gr.Slider(1, min(MAX_CHARTS_PER_RUN, 8), value=DEFAULTS.count, step=1,
+                                              label="Number of charts",
                                               elem_id="count")
-            controls["sr"] = gr.Slider(SR_RANGE[0], SR_RANGE[1], value=4.0, step=0.1, label="Star rating",
+            controls["sr"] = gr.Slider(*STAR_RATING_RANGE, value=DEFAULTS.star_ratings[0], step=0.1,
+                                       label="Star rating",
                                        info="osu! stars; the note density is fitted to it", elem_id="sr")
             with gr.Row(equal_height=True):
                 controls["use_overall"] = gr.Checkbox(False, label="ask for an overall MSD", scale=1,
@@ -359,7 +373,7 @@ def _generate_tab(controls: dict[str, Any], panels: dict[str, Any]) -> None:
                 controls["ln_ratio"] = gr.Slider(0, 1, value=0.2, step=0.05, label="LN ratio", scale=3,
                                                  info="share of long notes (else: from the map type)",
                                                  elem_id="ln_ratio")
-            controls["map_type"] = gr.Radio(list(MAP_TYPES), value="any", label="Map type",
+            controls["map_type"] = gr.Radio(list(MAP_TYPE_CHOICES), value="any", label="Map type",
                                             info="rice < 10 % long notes, hybrid 10-40 %, ln >= 40 %",
                                             elem_id="map_type")
             controls["style"] = gr.Radio(list(MANIA_STYLES), value="any", label="Style",
@@ -368,7 +382,7 @@ def _generate_tab(controls: dict[str, Any], panels: dict[str, Any]) -> None:
             with gr.Accordion("Skillsets: more / less patterns, optional MSD", open=False) as panels["skillsets"]:
                 for s in SKILLSETS:
                     with gr.Row(equal_height=True):
-                        controls[f"{s}_way"] = gr.Radio(list(PATTERN_WAYS), value="none", label=s, scale=3,
+                        controls[f"{s}_way"] = gr.Radio(list(PATTERN_CHOICES), value="none", label=s, scale=3,
                                                         elem_id=f"{s}_way")
                         controls[f"use_{s}_msd"] = gr.Checkbox(False, label="MSD", scale=1, elem_id=f"use_{s}_msd")
                         controls[f"{s}_msd"] = gr.Slider(MSD_RANGE[0], MSD_RANGE[1], value=20, step=0.5,
@@ -380,13 +394,15 @@ def _generate_tab(controls: dict[str, Any], panels: dict[str, Any]) -> None:
                     controls["bpm"] = gr.Number(120, label="BPM", info="20-1000", elem_id="bpm")
                     controls["offset"] = gr.Number(0, label="Offset (ms of the first beat)", elem_id="offset")
                 with gr.Row():
-                    controls["min_jack_ms"] = gr.Slider(0, 300, value=90, step=5, label="Minimal jack interval (ms)",
-                                                        elem_id="min_jack_ms")
-                    controls["snap"] = gr.Checkbox(True, label="Snap to grid", elem_id="snap")
+                    controls["min_jack_ms"] = gr.Slider(0, 300, value=DEFAULTS.min_jack_ms, step=5,
+                                                        label="Minimal jack interval (ms)", elem_id="min_jack_ms")
+                    controls["snap"] = gr.Checkbox(DEFAULTS.snap, label="Snap to grid", elem_id="snap")
             with gr.Accordion("Sampling", open=True):
                 with gr.Row():
-                    controls["steps"] = gr.Slider(1, 200, value=30, step=1, label="Steps", elem_id="steps")
-                    controls["cfg"] = gr.Slider(0, 30, value=5, step=0.5, label="CFG scale", elem_id="cfg")
+                    controls["steps"] = gr.Slider(1, 200, value=DEFAULTS.steps, step=1, label="Steps",
+                                                  elem_id="steps")
+                    controls["cfg"] = gr.Slider(*GUIDANCE_RANGE, value=DEFAULTS.guidance, step=0.5, label="CFG scale",
+                                                elem_id="cfg")
                     controls["seed"] = gr.Number(-1, label="Seed", precision=0, info="-1 = random",
                                                  elem_id="seed")
             button = gr.Button("Generate", variant="primary", elem_id="generate")
@@ -404,8 +420,8 @@ def _generate_tab(controls: dict[str, Any], panels: dict[str, Any]) -> None:
         audio = values.get("audio")
         with user_errors("Generate", [audio]):
             progress(0, desc="loading models")
-            kwargs = generation_kwargs(values)
-            result = run_generation(audio, kwargs, run_dir("generate"))
+            request = generation_request(values)
+            result = run_generation(audio, request, run_dir("generate"))
         return ([(str(p), cap) for p, cap in result.previews], str(result.osz), [str(p) for p in result.osu],
                 result.summary)
 
@@ -545,5 +561,5 @@ def launch(host: str = "127.0.0.1", port: int = 7860) -> None:
     app.block_thread()
 
 
-__all__ = ["build_app", "launch", "generation_kwargs", "run_generation", "chart_prompt", "remap_file",
+__all__ = ["build_app", "launch", "generation_request", "run_generation", "chart_prompt", "remap_file",
            "run_evaluation", "user_errors"]

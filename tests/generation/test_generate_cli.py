@@ -13,7 +13,9 @@ import rosu_pp_py as rosu
 import soundfile as sf
 
 from beatforge.cli import main
-from beatforge.generation.postprocess import check_playable
+from beatforge.generation.mania import generate_mania
+from beatforge.generation.request import ManiaRequest
+from beatforge.generation.rules.playability import check_playable
 
 SECONDS = 20.0
 BPM = 150.0
@@ -75,10 +77,9 @@ def test_star_rating_spread_follows_the_request(generated) -> None:
 
 
 def test_generated_charts_are_playable_and_seeded(song: Path) -> None:
-    from beatforge.generation.pipeline import generate_mania
-
-    a = generate_mania(song, keys=7, sr=3.0, steps=6, cfg=3.0, seed=3, min_jack_ms=120)[0]
-    b = generate_mania(song, keys=7, sr=3.0, steps=6, cfg=3.0, seed=3, min_jack_ms=120)[0]
+    request = ManiaRequest(keys=7, star_ratings=(3.0,), steps=6, guidance=3.0, seed=3, min_jack_ms=120)
+    a = generate_mania(song, request)[0]
+    b = generate_mania(song, request)[0]
     assert a.n_notes > 20
     assert np.array_equal(a.starts, b.starts) and np.array_equal(a.columns, b.columns)
     assert np.array_equal(np.nan_to_num(a.ends, nan=-1), np.nan_to_num(b.ends, nan=-1))
@@ -87,9 +88,7 @@ def test_generated_charts_are_playable_and_seeded(song: Path) -> None:
 
 
 def test_bpm_and_timing_from_are_used(song: Path, tmp_path: Path) -> None:
-    from beatforge.generation.pipeline import generate_mania
-
-    c = generate_mania(song, keys=4, sr=2.5, steps=4, seed=1, bpm=BPM, offset=500.0)[0]
+    c = generate_mania(song, ManiaRequest(star_ratings=(2.5,), steps=4, seed=1, bpm=BPM, offset=500.0))[0]
     assert c.timing[0].bpm == pytest.approx(BPM) and c.timing[0].time == pytest.approx(500.0)
     # every note on the 1/16 or 1/12 grid
     beats = (c.starts - 500.0) / (60000 / BPM) * 48
@@ -100,14 +99,12 @@ def test_bpm_and_timing_from_are_used(song: Path, tmp_path: Path) -> None:
 
     export_osu(ManiaChart(4, np.array([500.0, 900.0]), np.full(2, np.nan), np.array([0, 1]),
                           [TimingPoint(123.0, 400.0)]), ref, with_audio=False)
-    d = generate_mania(song, keys=4, sr=2.5, steps=4, seed=1, timing_from=ref)[0]
+    d = generate_mania(song, ManiaRequest(star_ratings=(2.5,), steps=4, seed=1, timing_from=ref))[0]
     assert d.timing[0].time == pytest.approx(123.0) and d.timing[0].beat_length == pytest.approx(400.0)
 
 
 def test_estimated_timing_finds_the_click_tempo(song: Path) -> None:
-    from beatforge.generation.pipeline import generate_mania
-
-    c = generate_mania(song, keys=4, sr=3.0, steps=4, seed=1)[0]
+    c = generate_mania(song, ManiaRequest(star_ratings=(3.0,), steps=4, seed=1))[0]
     bpm = c.timing[0].bpm
     assert min(abs(bpm - BPM), abs(bpm - 2 * BPM), abs(bpm - BPM / 2)) < 1.0
     phase = (c.timing[0].time - 500.0) % (60000 / BPM / 2)

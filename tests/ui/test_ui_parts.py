@@ -44,7 +44,7 @@ def test_busy_port_is_one_error_line() -> None:
 
 
 def _controls(**over) -> dict:
-    from beatforge.generation.pipeline import SKILLSETS
+    from beatforge.constants import SKILLSETS
     from beatforge.ui.app import TIMING_DETECT
 
     v = {"keys": 4, "sr": 3.5, "count": 2, "steps": 10, "cfg": 5.0, "seed": -1, "use_overall": False, "overall": 20,
@@ -55,24 +55,40 @@ def _controls(**over) -> dict:
     return {**v, **over}
 
 
-def test_controls_map_onto_generate_mania_like_the_cli() -> None:
-    from beatforge.ui.app import TIMING_GIVEN, generation_kwargs
+def test_controls_map_onto_the_request_like_the_cli() -> None:
+    from beatforge.generation.request import ManiaRequest
+    from beatforge.ui.app import TIMING_GIVEN, generation_request
 
-    kw = generation_kwargs(_controls())
-    assert kw["sr"] == [3.5] and kw["count"] == 2 and kw["seed"] is None
-    assert kw["msd"] == {} and kw["patterns"] == {} and kw["ln_ratio"] is None and kw["map_type"] is None
-    assert kw["style"] is None
-    assert kw["bpm"] is None and kw["offset"] is None and kw["title"] is None and kw["artist"] is None
-    kw = generation_kwargs(_controls(use_overall=True, overall=24, jumpstream_way="more", jackspeed_way="less",
+    r = generation_request(_controls())
+    assert isinstance(r, ManiaRequest)
+    assert r.star_ratings == (3.5,) and r.count == 2 and r.seed is None and r.guidance == 5.0
+    assert r.msd == {} and r.patterns == {} and r.ln_ratio is None and r.map_type is None
+    assert r.style is None
+    assert r.bpm is None and r.offset is None and r.title is None and r.artist is None
+    r = generation_request(_controls(use_overall=True, overall=24, jumpstream_way="more", jackspeed_way="less",
                                      use_stream_msd=True, stream_msd=21.5, use_ln_ratio=True, ln_ratio=0.3,
                                      map_type="hybrid", style="loved", timing=TIMING_GIVEN, bpm=174, offset=35,
                                      seed=7))
-    assert kw["style"] == "loved"
-    assert kw["msd"] == {"overall": 24.0, "stream": 21.5}  # as `--msd overall=24 --msd stream=21.5`
-    assert kw["patterns"] == {"jumpstream": "more", "jackspeed": "less"}
-    assert (kw["ln_ratio"], kw["map_type"], kw["bpm"], kw["offset"], kw["seed"]) == (0.3, "hybrid", 174, 35, 7)
+    assert r.style == "loved"
+    assert r.msd == {"overall": 24.0, "stream": 21.5}  # as `--msd overall=24 --msd stream=21.5`
+    assert r.patterns == {"jumpstream": "more", "jackspeed": "less"}
+    assert (r.ln_ratio, r.map_type, r.bpm, r.offset, r.seed) == (0.3, "hybrid", 174, 35, 7)
     with pytest.raises(BeatforgeError, match="BPM"):
-        generation_kwargs(_controls(timing=TIMING_GIVEN, bpm=0))
+        generation_request(_controls(timing=TIMING_GIVEN, bpm=0))
+    with pytest.raises(BeatforgeError, match="--sr 9"):  # the request's own range check, as the CLI's
+        generation_request(_controls(sr=9.0))
+
+
+def test_the_cli_builds_the_same_request() -> None:
+    import argparse
+
+    from beatforge.cli import _add_generate, mania_request_from_args
+    from beatforge.ui.app import generation_request
+
+    parser = argparse.ArgumentParser()
+    _add_generate(parser.add_subparsers())
+    args = parser.parse_args(["generate", "song.mp3", "-o", "out", "--sr", "3.5", "--count", "2", "--steps", "10"])
+    assert mania_request_from_args(args) == generation_request(_controls())
 
 
 def test_errors_become_one_line_messages_with_short_paths(tmp_path) -> None:

@@ -86,7 +86,7 @@ def _standard_osu(path: Path) -> Path:
 # ------------------------------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
-    from beatforge.generation.pipeline import MAX_AUDIO_S
+    from beatforge.constants import MAX_AUDIO_SECONDS as MAX_AUDIO_S
 
     d = tmp_path_factory.mktemp("ui_inputs")
     (d / "empty.wav").write_bytes(b"")

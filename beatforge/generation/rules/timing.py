@@ -31,16 +31,20 @@ from dataclasses import replace
 
 import numpy as np
 
+from beatforge.audio import import_librosa
 from beatforge.charts.chart import ManiaChart, TimingPoint
+from beatforge.constants import ONSET_HOP, ONSET_N_FFT, ONSET_N_MELS, SAMPLE_RATE
+from beatforge.errors import BeatforgeError
+from beatforge.formats.loader import load_chart
+from beatforge.generation.rules.peaks import strong_peaks
 
-__all__ = ["DIVISOR_ORDER", "estimate_timing", "fold_bpm", "snap_chart", "snap_times"]
+__all__ = ["DIVISOR_ORDER", "align_to_onsets", "estimate_timing", "fold_bpm", "snap_chart", "snap_times",
+           "song_timing"]
 
 # Coarse first: a time within tolerance of a 1/2 line is a 1/2 note even if a 1/16 line is nearer.
 DIVISOR_ORDER: tuple[int, ...] = (1, 2, 4, 3, 6, 8, 12, 16)
 
 PREFERRED_BPM = (120.0, 200.0)
-_HOP = 128  # onset envelope hop (5.8 ms at 22.05 kHz)
-_N_FFT, _N_MELS = 512, 64
 _PHASE_BINS = 96  # folded-profile resolution: a 180 BPM beat -> 3.5 ms bins
 _START_BPM = float(np.sqrt(PREFERRED_BPM[0] * PREFERRED_BPM[1]))  # librosa tempo prior centred on the band
 
@@ -61,13 +65,11 @@ def fold_bpm(bpm: float, bpm_range: tuple[float, float] = (60.0, 300.0), preferr
 
 
 def _onset_envelope(y: np.ndarray, sr: int) -> np.ndarray:
-    from beatforge.audio import import_librosa
-
-    librosa = import_librosa()
+    librosa = import_librosa()  # lazy: librosa (and numba) cost seconds of start-up
 
     # A short window: the flux of a 2048-sample (93 ms) frame peaks 20-40 ms after a real note's start,
     # one of 512 samples (23 ms) about 10 ms after (measured on ../shared/data, benchmarks/timing_accuracy.py).
-    env = librosa.onset.onset_strength(y=y, sr=sr, hop_length=_HOP, n_fft=_N_FFT, n_mels=_N_MELS)
+    env = librosa.onset.onset_strength(y=y, sr=sr, hop_length=ONSET_HOP, n_fft=ONSET_N_FFT, n_mels=ONSET_N_MELS)
     env = np.asarray(env, dtype=np.float64)
     env -= np.median(env)
     return np.clip(env, 0.0, None)
@@ -151,32 +153,31 @@ def _refine_by_peaks(env: np.ndarray, frame_s: float, period: float, phase: floa
 
 
 # ---------------------------------------------------------------------------------------- estimation
-def estimate_timing(y: np.ndarray, sr: int = 22050, *, bpm_range: tuple[float, float] = (60, 300)) -> TimingPoint:
+def estimate_timing(y: np.ndarray, sr: int = SAMPLE_RATE, *, bpm_range: tuple[float, float] = (60, 300)) -> TimingPoint:
     """The main BPM and offset of a song of (mostly) constant tempo, as an osu! red line.
 
     Returns ``TimingPoint(time=offset_ms, beat_length=60000 / bpm, meter=4)`` with ``0 <= offset_ms <
     beat_length``: the first beat line at or after the audio's start. The BPM is octave-folded toward
     120-200 (see the module docstring) and kept inside ``bpm_range``.
     """
-    from beatforge.audio import import_librosa
-
-    librosa = import_librosa()
+    librosa = import_librosa()  # lazy: librosa (and numba) cost seconds of start-up
 
     y = np.asarray(y, dtype=np.float32).reshape(-1)
     lo, hi = float(bpm_range[0]), float(bpm_range[1])
     if len(y) < sr * 2 or not np.any(y):
         raise ValueError("estimate_timing needs at least 2 s of non-silent audio")
     env = _onset_envelope(y, sr)
-    frame_s = _HOP / sr
+    frame_s = ONSET_HOP / sr
 
     # 1. a first tempo and beat track from librosa (on a 4x coarser envelope: the tracker's own hop is 512)
     coarse = env[: len(env) // 4 * 4].reshape(-1, 4).max(axis=1)
     tempo0 = float(
-        np.atleast_1d(librosa.feature.tempo(onset_envelope=coarse, sr=sr, hop_length=_HOP * 4, start_bpm=_START_BPM))[0]
+        np.atleast_1d(librosa.feature.tempo(onset_envelope=coarse, sr=sr, hop_length=ONSET_HOP * 4,
+                                            start_bpm=_START_BPM))[0]
     )
     if not np.isfinite(tempo0) or tempo0 <= 0:
         tempo0 = 120.0
-    _, beats = librosa.beat.beat_track(onset_envelope=coarse, sr=sr, hop_length=_HOP * 4, bpm=tempo0, units="time")
+    _, beats = librosa.beat.beat_track(onset_envelope=coarse, sr=sr, hop_length=ONSET_HOP * 4, bpm=tempo0, units="time")
     period = _line_fit_period(np.asarray(beats, dtype=np.float64), 60.0 / tempo0)
     bpm = fold_bpm(60.0 / period, (lo, hi))
 
@@ -311,3 +312,18 @@ def align_to_onsets(
     d1 = np.minimum(d1, bl - d1)
     best = float(cands[np.argmax((w * np.exp(-((d1 / sigma_ms) ** 2))).sum(axis=1))])
     return TimingPoint(float(np.mod(best, bl)), bl, tp.meter)
+
+
+def song_timing(y: np.ndarray, acts: np.ndarray, audio_ms: float, *, bpm: float | None = None,
+                offset: float | None = None, timing_from=None) -> list[TimingPoint]:
+    """The charts' timing: from ``timing_from``'s chart, from ``bpm``/``offset``, or estimated from the waveform
+    ``y`` (BPM) and phase-aligned to the rhythm model's onsets ``acts`` (validated by the request beforehand)."""
+    if timing_from is not None:
+        ref = load_chart(timing_from)
+        if not ref.timing:
+            raise BeatforgeError(f"--timing-from {timing_from}: the chart has no timing points")
+        return list(ref.timing)
+    if bpm is not None:
+        return [TimingPoint(float(offset or 0.0), 60000.0 / bpm, 4)]
+    tp = estimate_timing(y)
+    return [align_to_onsets(tp, *strong_peaks(acts, audio_ms))]

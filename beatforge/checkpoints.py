@@ -1,5 +1,8 @@
 """Model files a user may share and receive: safetensors + YAML, and ``model.ckpt`` for the seed guide.
 
+Below both training and generation: a model's file format is neither a training nor an inference concern, and
+generation must never import training (which pulls in Lightning).
+
 A model directory holds
 
 * ``model.safetensors``: the weights (no code, no pickle);
@@ -18,10 +21,13 @@ from typing import Any
 
 import torch
 import yaml
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
 
 from beatforge import __version__
 from beatforge.errors import BeatforgeError
 from beatforge.fileio import atomic_write_bytes, atomic_write_text
+from beatforge.models.onset_net import OnsetNet, OnsetNetConfig
 
 FORMAT = "beatforge-model/1"
 
@@ -32,7 +38,7 @@ class ModelFileError(BeatforgeError):
 
 @dataclass
 class ModelFile:
-    kind: str  # autoencoder | latent_diffusion
+    kind: str  # autoencoder | latent_diffusion | rhythm
     config: dict[str, Any]
     state_dict: dict[str, torch.Tensor]
     meta: dict[str, Any] = field(default_factory=dict)  # feature_table, keys, scale_factor, version, step ...
@@ -41,8 +47,6 @@ class ModelFile:
 
 def save_model_dir(out_dir: str | Path, model: ModelFile, *, ckpt: bool = True) -> list[Path]:
     """Write model.safetensors, model.yaml and (``ckpt``) model.ckpt into ``out_dir`` (atomically, each)."""
-    from safetensors.torch import save
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict.items()}
@@ -74,9 +78,6 @@ def load_model_file(path: str | Path) -> ModelFile:
     if not p.is_file():
         raise ModelFileError(f"{p}: no such model file")
     if p.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
         side = p.with_suffix(".yaml")
         if not side.is_file():
             raise ModelFileError(f"{p}: its config {side.name} is missing beside it")
@@ -142,3 +143,21 @@ def load_weights(module: torch.nn.Module, state: dict[str, torch.Tensor], *, pre
             )
     module.load_state_dict(theirs, strict=True)
     return len(theirs)
+
+
+# ------------------------------------------------------------------------------------------------ the rhythm model
+def save_rhythm_model(net: OnsetNet, out_dir: str | Path, *, meta: dict) -> list[Path]:
+    """A rhythm model directory (``model.safetensors`` in float16 + ``model.yaml``)."""
+    state = {k: v.detach().half() for k, v in net.state_dict().items()}
+    return save_model_dir(out_dir, ModelFile("rhythm", {"net": net.cfg.to_dict()}, state, meta), ckpt=False)
+
+
+def load_rhythm_model(path: str | Path) -> OnsetNet:
+    """A rhythm model directory or file -> the network, in eval mode."""
+    mf = load_model_file(path)
+    if mf.kind != "rhythm":
+        raise ModelFileError(f"{mf.path}: a {mf.kind} model, not a rhythm model")
+    net = OnsetNet(OnsetNetConfig.from_dict(mf.config.get("net", {})))
+    load_weights(net, {k: v.float() for k, v in mf.state_dict.items()}, prefix="", source=mf.path)
+    net.eval()
+    return net

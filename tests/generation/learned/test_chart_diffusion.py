@@ -7,7 +7,7 @@ import pytest
 
 from beatforge.audio import log_mel
 from beatforge.errors import BeatforgeError
-from beatforge.generation.mania import load_mania_model, sample_charts
+from beatforge.generation.learned.chart_diffusion import load_mania_model, sample_charts
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +26,11 @@ def _clicks(seconds: float = 12.0, sr: int = 22050) -> np.ndarray:
 def test_shipped_model_samples_charts(model) -> None:
     y = _clicks()
     mel = log_mel(y)
-    kwargs = dict(keys=4, steps=4, cfg_scale=2.0, seed=3, audio_seconds=len(y) / 22050)
-    a = sample_charts(model, mel, [{"sr": 2.0}, {"sr": 5.0}], **kwargs)
-    b = sample_charts(model, mel, [{"sr": 2.0}, {"sr": 5.0}], **kwargs)
+    kwargs = dict(keys=4, steps=4, guidance=2.0, seed=3, audio_seconds=len(y) / 22050)
+    a, frames = sample_charts(model, mel, [{"sr": 2.0}, {"sr": 5.0}], **kwargs)
+    b, _ = sample_charts(model, mel, [{"sr": 2.0}, {"sr": 5.0}], **kwargs)
     assert len(a) == 2 and all(c.keys == 4 for c in a)
+    assert len(frames) == 2 and frames[0].shape[0] == 4 * 4  # (4 channels x keys, frames) per chart
     assert all(c.n_notes == 0 or c.last_ms <= 12000.0 for c in a)
     np.testing.assert_array_equal(a[0].starts, b[0].starts)  # a fixed seed gives the same chart
 

@@ -25,9 +25,6 @@ import numpy as np
 from beatforge.charts.chart import ManiaChart, TimingPoint
 from beatforge.constants import FRAME_MS
 
-SKILLSETS = ("stream", "jumpstream", "handstream", "stamina", "jackspeed", "chordjack", "technical")
-LN_RATIO_OF_MAP_TYPE = {"rice": 0.0, "hybrid": 0.3, "ln": 0.7}
-
 
 @dataclass(frozen=True)
 class PatternBias:
@@ -36,7 +33,7 @@ class PatternBias:
     ``chord``: added to the expected chord size; ``repeat``: added to the log-score of the previous time's
     likely columns (positive makes jacks, negative makes rolls and streams); ``trill``: the same for the columns of
     the time before that (ABAB trills); ``evenness``: how evenly notes spread over the song
-    (:func:`beatforge.generation.rhythm.pick_onsets`).
+    (:func:`beatforge.generation.rules.peaks.pick_onsets`).
     """
 
     chord: float = 0.0
@@ -192,4 +189,4 @@ def assign_notes(
     return ManiaChart(keys, starts[o], ends[o], cols[o], list(timing or []))
 
 
-__all__ = ["SKILLSETS", "LN_RATIO_OF_MAP_TYPE", "PatternBias", "assign_notes"]
+__all__ = ["PatternBias", "assign_notes", "chord_sizes", "typical_chord_ratio"]

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from beatforge.charts.chart import ManiaChart, TimingPoint
-from beatforge.generation.timing import estimate_timing, fold_bpm, snap_chart, snap_times
+from beatforge.generation.rules.timing import align_to_onsets, estimate_timing, fold_bpm, snap_chart, snap_times
+from tests.conftest import DATA
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 SR = 22050
 
 
@@ -114,3 +112,13 @@ def test_stepmania_song_bpm():
     ogg = next(folder.glob("*.ogg"))
     tp = estimate_timing(load_audio(ogg), SR)
     assert abs(tp.bpm - 180.0) / 180.0 < 0.01
+
+
+def test_align_to_onsets_recovers_the_phase() -> None:
+    beat = 400.0
+    rng = np.random.default_rng(0)
+    onsets = 137.0 + beat * np.arange(100) + rng.normal(0, 3, 100)  # on beats
+    onsets = np.sort(np.r_[onsets, 137.0 + beat * (np.arange(100) + 0.5)])  # and half beats, weaker
+    w = np.r_[np.ones(100), 0.3 * np.ones(100)][np.argsort(np.r_[np.arange(100), np.arange(100) + 0.5])]
+    tp = align_to_onsets(TimingPoint(0.0, beat), onsets, w)
+    assert abs(((tp.time - 137.0 + beat / 2) % beat) - beat / 2) < 3.0

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from beatforge.training.model_file import ModelFile, ModelFileError, load_model_file, load_weights, save_model_dir
+from beatforge.checkpoints import ModelFile, ModelFileError, load_model_file, load_weights, save_model_dir
 
 
 def _model() -> ModelFile:

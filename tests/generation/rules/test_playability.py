@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from beatforge.charts.chart import ManiaChart
-from beatforge.generation.postprocess import (
+from beatforge.generation.rules.playability import (
     check_playable,
     clip_to_audio,
     dedupe,

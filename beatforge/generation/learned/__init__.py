@@ -1,0 +1,1 @@
+"""Learned models at inference: what a trained network decides (loading a model file and running it), no rules."""

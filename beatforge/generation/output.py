@@ -1,0 +1,63 @@
+"""Writing a generated set: the .osu files, the audio beside them, one .osz, and a preview PNG per chart.
+
+Every chart carries Mug Diffusion's markers of generated maps, ``AIMode:`` and ``AIPrompt:`` lines in [Metadata],
+and its request (prompt, guidance, steps, seed) in its tags, so a chart says how to make it again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from beatforge import __version__
+from beatforge.charts.chart import ChartMeta, ManiaChart
+from beatforge.fileio import atomic_write_bytes
+from beatforge.formats.export import export_osz, osu_texts, safe_name, sources_payload
+from beatforge.generation.request import ManiaRequest
+from beatforge.generation.song import Song, resolve_song
+
+
+def chart_meta(song: Song, request: ManiaRequest, prompt: dict, index: int, got_star_rating: float) -> ChartMeta:
+    """The metadata of the ``index``-th chart of a request: its difficulty name says the star rating it reached."""
+    desc = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in prompt.items())
+    keys, guidance, steps, seed = request.keys, request.guidance, request.steps, request.seed
+    return ChartMeta(
+        title=song.title,
+        artist=song.artist,
+        audio=tuple(song.sources),
+        creator=f"beatforge v{__version__}",
+        version=f"AI v{index + 1} {keys}K {got_star_rating:.2f}*",
+        source_game="beatforge",
+        tags=f"beatforge {desc.replace(', ', ' ')} cfg={guidance:g} steps={steps} "
+        f"seed={seed if seed is not None else 'random'}",
+        extra={"AIPrompt": f"{desc}, keys={keys}, cfg={guidance:g}, steps={steps}, seed={seed}, {index + 1}"},
+    )
+
+
+def write_set(charts: list[ManiaChart], song: str | Path | Song, out_dir: str | Path, *,
+              previews: bool = True) -> list[Path]:
+    """Write each chart as .osu, the audio beside them, one .osz of it all, and a preview PNG per chart into
+    ``out_dir`` (each file is written to a temporary name and renamed, so a failure leaves nothing half-written).
+    A Frets on Fire song's stems are mixed into one Ogg file."""
+    song = resolve_song(song)
+    out = Path(out_dir)
+    audio = sources_payload(song.sources)
+    out.mkdir(parents=True, exist_ok=True)
+    for c in charts:
+        c.meta.audio = tuple(song.sources)
+    ai = [{"AIMode": f"beatforge v{__version__}", **c.meta.extra} for c in charts]
+    stem = safe_name(f"{song.artist} - {song.title}" if song.artist != "Unknown" else song.title)
+    osz = export_osz(charts, out / (stem + ".osz"), audio=audio, extra_metadata=ai)
+    atomic_write_bytes(out / audio[0], audio[1])
+    written = []
+    for name, text in osu_texts(charts, audio[0], ai).items():
+        atomic_write_bytes(out / name, text.encode("utf-8"))
+        written.append(out / name)
+    if previews:
+        from beatforge.charts.preview import render_preview  # lazy: matplotlib costs ~1 s of start-up
+
+        for path, c in zip(list(written), charts):
+            written.append(render_preview(c, path.with_suffix(".png")))
+    return [*written, osz]
+
+
+__all__ = ["chart_meta", "write_set"]
