@@ -15,6 +15,7 @@ __all__ = ["BeatforgeError", "ManiaModels", "ManiaRequest", "RemapRequest", "__v
 
 def __getattr__(name: str):
     """``beatforge.generate_mania`` etc. without importing torch for every ``import beatforge``."""
+    # lazy: generation loads torch (~1 s) and the models; `import beatforge` (the CLI's start-up) stays light
     if name in ("ManiaRequest", "RemapRequest"):
         from beatforge.generation import request
 
@@ -28,7 +29,7 @@ def __getattr__(name: str):
 
         return write_set
     if name == "remap_standard":
-        from beatforge.generation.standard import remap_standard
+        from beatforge.generation.remap import remap_standard
 
         return remap_standard
     raise AttributeError(f"module 'beatforge' has no attribute {name!r}")

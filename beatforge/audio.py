@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -43,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import soxr
+from filelock import FileLock, Timeout
 
 from beatforge.charts.chart import AudioSource
 from beatforge.constants import HOP_LENGTH, MAX_AUDIO_SECONDS, N_FFT, N_MELS, SAMPLE_RATE
@@ -400,17 +402,13 @@ def import_librosa():  # noqa: ANN201 (the module)
     first process compiles and writes the whole cache and the others load it (same 6 rounds: no crash).
     Every beatforge module takes librosa from here, never by ``import librosa``.
     """
-    import importlib
-
-    from filelock import FileLock, Timeout
-
     lock = FileLock(os.path.join(tempfile.gettempdir(), "beatforge-librosa-import.lock"))
     try:
         lock.acquire(timeout=_LIBROSA_LOCK_TIMEOUT_S)
     except (Timeout, OSError):  # a very slow machine, or no writable temporary folder: import unguarded
         lock = None
     try:
-        import librosa
+        import librosa  # lazy: librosa costs ~1 s of import; only here, under the lock
 
         for name in _LIBROSA_NUMBA_MODULES:
             try:

@@ -10,11 +10,16 @@ A model directory holds
 * ``model.ckpt``: the same weights and metadata as one ``torch.save`` file made only of tensors, dicts, lists,
   strings and numbers, so ``torch.load(..., weights_only=True)`` reads it (Mug Diffusion's users expect
   ``models/ckpt/model.ckpt``; beatforge never unpickles anything else).
+
+The osu!standard DiT's directories are osu-diffusion's (``train.py`` writes them): ``model.safetensors`` +
+``model.json`` (format, config, training noise schedule), ``beatmap_idx.json`` (style id -> class) and
+``styles.json`` (style id -> map name); see the last section.
 """
 
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +32,7 @@ from safetensors.torch import load_file, save
 from beatforge import __version__
 from beatforge.errors import BeatforgeError
 from beatforge.fileio import atomic_write_bytes, atomic_write_text
+from beatforge.models.dit import DIT_FORMAT, DiT, DiTConfig
 from beatforge.models.onset_net import OnsetNet, OnsetNetConfig
 
 FORMAT = "beatforge-model/1"
@@ -161,3 +167,52 @@ def load_rhythm_model(path: str | Path) -> OnsetNet:
     load_weights(net, {k: v.float() for k, v in mf.state_dict.items()}, prefix="", source=mf.path)
     net.eval()
     return net
+
+
+# ------------------------------------------------------------------------------------------------ the osu!standard DiT
+DEFAULT_STANDARD_MODEL = Path(__file__).resolve().parents[1] / "models" / "standard"
+
+
+def load_dit(path: str | Path) -> tuple[DiT, dict]:
+    """A checkpoint directory (``model.safetensors`` + ``model.json``) -> the EMA model (eval mode), its metadata
+    (``model.json``: ``config``, ``noise_schedule``, ``seq_len``, ...)."""
+    p = Path(path)
+    d = p if p.is_dir() else p.parent
+    if not (d / "model.safetensors").is_file() or not (d / "model.json").is_file():
+        raise BeatforgeError(f"--ckpt {path}: not a beatforge DiT checkpoint (model.safetensors + model.json)")
+    meta = json.loads((d / "model.json").read_text(encoding="utf-8"))
+    if meta.get("format") != DIT_FORMAT:
+        raise BeatforgeError(f"--ckpt {path}: model format {meta.get('format')!r}, this beatforge reads "
+                             f"{DIT_FORMAT!r} (positions in [-1, 1]); retrain it with train.py")
+    net = DiT(DiTConfig(**meta["config"]))
+    net.load_state_dict({k: v.float() for k, v in load_file(str(d / "model.safetensors")).items()})
+    return net.eval(), meta
+
+
+def list_styles(ckpt: str | Path) -> list[tuple[str, int, str]]:
+    """(style id, class index, map name) for every style the checkpoint knows (from its beatmap_idx.json and, where
+    present, styles.json with the maps' names)."""
+    d = Path(ckpt)
+    idx = d / "beatmap_idx.json"
+    if not idx.is_file():
+        raise BeatforgeError(f"{ckpt}: no beatmap_idx.json in the checkpoint directory")
+    index = json.loads(idx.read_text(encoding="utf-8"))
+    names = json.loads((d / "styles.json").read_text(encoding="utf-8")) if (d / "styles.json").is_file() else {}
+    return sorted(((k, int(v), names.get(k, "")) for k, v in index.items()), key=lambda r: r[1])
+
+
+def style_index(ckpt: str | Path, meta: dict, beatmap_idx: str | Path | None = None) -> dict[str, int] | None:
+    """style id -> class index: ``beatmap_idx`` (default: the checkpoint's beatmap_idx.json), else the table in
+    ``model.json``, else None."""
+    path = Path(beatmap_idx) if beatmap_idx else Path(ckpt) / "beatmap_idx.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else meta.get("beatmap_idx")
+
+
+def style_label(style_id: int | str | None, index: dict[str, int] | None, num_classes: int, where: str) -> int:
+    """The class index of an osu! BeatmapID (None = the null style, class ``num_classes``)."""
+    if style_id is None:
+        return num_classes
+    if index is None or str(style_id) not in index:
+        raise BeatforgeError(f"--style-id {style_id}: not a beatmap this model was trained on (list the valid ids "
+                             f"with 'beatforge styles --ckpt {where}', or read beatmap_idx.json)")
+    return int(index[str(style_id)])

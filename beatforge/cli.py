@@ -13,12 +13,13 @@ import sys
 from pathlib import Path
 
 from beatforge import __version__
-from beatforge.constants import MAP_TYPES, MSD_RANGE, SKILLSETS, STYLES
+from beatforge.constants import MAP_TYPES, MSD_RANGE, RHYTHM_SOURCES, SKILLSETS, STYLES
 from beatforge.errors import BeatforgeError
-from beatforge.generation.request import ManiaRequest
+from beatforge.generation.request import ManiaRequest, RemapRequest
 from beatforge.generation.song import resolve_song
 
 EXIT_USAGE = 2
+SELECTOR_STEPS = 1000  # the note selector's training steps (see models/README.md for how they were chosen)
 
 
 # ====================================================================================== analyze
@@ -40,6 +41,7 @@ def _add_analyze(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
+    # lazy: each sub-command imports only what it runs, so `beatforge --help` and the other commands start fast
     from beatforge.analysis.report import analyze, format_report
     from beatforge.formats.loader import load_chart, load_charts
 
@@ -74,6 +76,7 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
+    # lazy: each sub-command imports only what it runs, so `beatforge --help` and the other commands start fast
     from beatforge.formats.export import export_osu, export_osz
     from beatforge.formats.loader import load_chart, load_charts
 
@@ -165,6 +168,7 @@ def _read_status_file(path: Path) -> dict[int, str]:
 
 
 def _cmd_dataset_build(args: argparse.Namespace) -> int:
+    # lazy: each sub-command imports only what it runs, so `beatforge --help` and the other commands start fast
     from beatforge.data.build import BuildOptions, build_dataset
 
     status = {s.strip().lower() for s in args.status.split(",") if s.strip()} if args.status else None
@@ -189,6 +193,7 @@ def _cmd_dataset_build(args: argparse.Namespace) -> int:
 
 
 def print_summary(summary, out: Path) -> None:
+    # lazy: each sub-command imports only what it runs, so `beatforge --help` and the other commands start fast
     from rich.console import Console
     from rich.table import Table
 
@@ -221,6 +226,7 @@ def print_summary(summary, out: Path) -> None:
 
 # ====================================================================================== train
 def _add_train(sub: argparse._SubParsersAction) -> None:
+    # lazy: each sub-command imports only what it runs, so `beatforge --help` and the other commands start fast
     from beatforge.training.run import add_train_arguments
 
     p = sub.add_parser("train", help="train or fine-tune a model from YAML configs (python main.py --train ...)",
@@ -275,6 +281,11 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--snap", action=argparse.BooleanOptionalAction, default=d.snap, help="snap notes to the beat grid")
     p.add_argument("--ckpt", type=Path, help="a model file or directory (default: the shipped model)")
     p.add_argument("--rhythm-ckpt", type=Path, help="a rhythm model (default: the shipped one)")
+    p.add_argument("--rhythm", choices=list(RHYTHM_SOURCES), default=d.rhythm,
+                   help="where note times come from: the rhythm network and beat-grid rules ('network'), the note "
+                   "selector over pretrained onset and beat activations ('selector'), or the diffusion model's own "
+                   f"notes ('diffusion'); default {d.rhythm}")
+    p.add_argument("--selector-ckpt", type=Path, help="a note selector model (default: the shipped one)")
     p.add_argument("--title", help="song title for the charts (default: from the file or song.ini)")
     p.add_argument("--artist", help="artist for the charts (default: from song.ini, else Unknown)")
     p.add_argument("--no-preview", action="store_true", help="do not draw preview PNGs")
@@ -296,7 +307,8 @@ def mania_request_from_args(args: argparse.Namespace) -> ManiaRequest:
         steps=args.steps, guidance=args.cfg, seed=args.seed, ln_ratio=args.ln_ratio, map_type=args.map_type,
         style=args.style, patterns=patterns, msd=msd, bpm=args.bpm, offset=args.offset,
         timing_from=args.timing_from, min_jack_ms=args.min_jack_ms, snap=args.snap, title=args.title,
-        artist=args.artist, model=args.ckpt, rhythm_model=args.rhythm_ckpt,
+        artist=args.artist, model=args.ckpt, rhythm_model=args.rhythm_ckpt, rhythm=args.rhythm,
+        selector_model=args.selector_ckpt,
     )
 
 
@@ -330,10 +342,14 @@ def _add_rhythm(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--exclude-song", action="append", default=[], help="song_key to leave out (repeatable)")
+    t.add_argument("--selector-steps", type=int, default=SELECTOR_STEPS,
+                   help=f"training steps of the note selector, written to OUTPUT/selector (default {SELECTOR_STEPS}; "
+                   "0: no selector)")
     t.set_defaults(func=_cmd_rhythm_train)
 
 
 def _cmd_rhythm_train(args: argparse.Namespace) -> int:
+    # lazy: each sub-command imports only what it runs, so `beatforge --help` and the other commands start fast
     import numpy as np
 
     from beatforge.checkpoints import save_rhythm_model
@@ -349,35 +365,53 @@ def _cmd_rhythm_train(args: argparse.Namespace) -> int:
             "seed": args.seed}
     for f in save_rhythm_model(net, args.output, meta=meta):
         print(f)
+    if args.selector_steps > 0:
+        from beatforge.training.selector import load_selector_items, save_selector, train_selector
+
+        sel_items = load_selector_items(args.dataset, exclude_songs=set(args.exclude_song))
+        if not sel_items:
+            raise BeatforgeError("no chart with audio to train the note selector on (--selector-steps 0 skips it)")
+        sel, sel_losses = train_selector(sel_items, steps=args.selector_steps, seed=args.seed)
+        sel_meta = {"steps": args.selector_steps, "charts": len(sel_items),
+                    "songs": sorted({i.song for i in sel_items}), "final_loss": float(np.mean(sel_losses[-50:]))}
+        for f in save_selector(sel, args.output / "selector", meta=sel_meta):
+            print(f)
     return 0
 
 
 # ====================================================================================== remap / styles
 def _add_remap(sub: argparse._SubParsersAction) -> None:
+    d = RemapRequest()  # the defaults live in the request
     p = sub.add_parser("remap", help="new positions for an osu!standard map, same rhythm (a DiT, osu-diffusion)",
                        description="Keep an osu!standard beatmap's rhythm, timing and slider timing; generate new "
                        "hit-object positions in the style of a training beatmap.")
     p.add_argument("beatmap", type=Path)
     p.add_argument("-o", "--output", type=Path, required=True, help="the .osu to write")
-    p.add_argument("--ckpt", type=Path, default=None, help="a train.py checkpoint directory (default: shipped)")
-    p.add_argument("--style-id", help="osu! BeatmapID of a training map (see 'beatforge styles')")
-    p.add_argument("--cfg-scale", type=float, default=1.0)
-    p.add_argument("--steps", type=int, default=50)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--free-spacing", action="store_true",
+    p.add_argument("--ckpt", type=Path, default=d.model, help="a train.py checkpoint directory (default: shipped)")
+    p.add_argument("--style-id", default=d.style_id, help="osu! BeatmapID of a training map (see 'beatforge styles')")
+    p.add_argument("--cfg-scale", type=float, default=d.guidance,
+                   help=f"classifier-free guidance scale towards the style (default {d.guidance:g})")
+    p.add_argument("--steps", type=int, default=d.steps, help=f"sampling steps (default {d.steps})")
+    p.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
+    p.add_argument("--free-spacing", action="store_true", default=not d.spacing,
                    help="the network's raw positions, without projecting them onto the map's spacing")
     p.set_defaults(func=_cmd_remap)
 
 
+def remap_request_from_args(args: argparse.Namespace) -> RemapRequest:
+    """``beatforge remap``'s flags as a request (validated there)."""
+    return RemapRequest(model=args.ckpt, style_id=args.style_id, guidance=args.cfg_scale, steps=args.steps,
+                        seed=args.seed, spacing=not args.free_spacing)
+
+
 def _cmd_remap(args: argparse.Namespace) -> int:
+    # lazy: the remapper pulls in torch and the DiT, which the other commands and --help do without
     from beatforge.fileio import atomic_write_text
     from beatforge.formats.osu import write_osu
-    from beatforge.generation.standard import DEFAULT_STANDARD_MODEL, remap_standard
+    from beatforge.generation.remap import remap_standard
 
-    if not 1 <= args.steps <= 1000:
-        raise BeatforgeError(f"--steps {args.steps}: must be 1-1000")
-    bm = remap_standard(args.beatmap, ckpt=args.ckpt or DEFAULT_STANDARD_MODEL, style_id=args.style_id,
-                        cfg_scale=args.cfg_scale, steps=args.steps, seed=args.seed, spacing=not args.free_spacing)
+    request = remap_request_from_args(args)
+    bm = remap_standard(args.beatmap, request)
     atomic_write_text(args.output, write_osu(bm))
     print(args.output)
     return 0
@@ -385,12 +419,13 @@ def _cmd_remap(args: argparse.Namespace) -> int:
 
 def _add_styles(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("styles", help="the style ids a standard model knows, with the map each comes from")
-    p.add_argument("--ckpt", type=Path, default=None, help="a train.py checkpoint directory (default: shipped)")
+    p.add_argument("--ckpt", type=Path, default=RemapRequest.model,
+                   help="a train.py checkpoint directory (default: shipped)")
     p.set_defaults(func=_cmd_styles)
 
 
 def _cmd_styles(args: argparse.Namespace) -> int:
-    from beatforge.generation.standard import DEFAULT_STANDARD_MODEL, list_styles
+    from beatforge.checkpoints import DEFAULT_STANDARD_MODEL, list_styles  # lazy: checkpoints imports torch
 
     for style_id, label, name in list_styles(args.ckpt or DEFAULT_STANDARD_MODEL):
         print(f"{style_id}\t{label}\t{name}")
@@ -417,6 +452,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    # lazy: each sub-command imports only what it runs, so `beatforge --help` and the other commands start fast
     from beatforge.evaluation.report import evaluate
 
     result = evaluate(args.generated, args.reference, args.output, audio=args.audio, progress=True)
@@ -455,6 +491,7 @@ def _add_preview(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
+    # lazy: each sub-command imports only what it runs, so `beatforge --help` and the other commands start fast
     from beatforge.charts.preview import render_preview
     from beatforge.formats.loader import load_chart
 
@@ -487,6 +524,7 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     if not 1 <= args.port <= 65535:
         raise BeatforgeError(f"--port {args.port}: must be 1-65535")
     try:
+        # lazy: each sub-command imports only what it runs, so `beatforge --help` and the other commands start fast
         from beatforge.ui.app import launch  # gradio is imported only here: every other command stays fast
     except ImportError as exc:
         raise BeatforgeError(f"the web page needs gradio ({exc}); install it with: pip install -e .") from None
@@ -520,6 +558,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["train"]:
         # Training takes free-form a.b=value overrides, which argparse sub-commands cannot pass through.
+        # lazy: each sub-command imports only what it runs, so `beatforge --help` and the other commands start fast
         from beatforge.training.run import main_train
 
         return main_train(argv[1:])

@@ -58,6 +58,9 @@ LN_RATIO_OF_MAP_TYPE: dict[str, float] = {"rice": 0.0, "hybrid": 0.3, "ln": 0.7}
 MAP_TYPES: tuple[str, ...] = tuple(LN_RATIO_OF_MAP_TYPE)
 # Mug Diffusion's "style": the rank status of the charts a model should imitate
 STYLES: tuple[str, ...] = ("ranked", "loved", "graveyard")
+# Where a chart's note times come from (--rhythm): the note selector over pretrained onset/beat activations, the
+# rhythm network with the hand-written beat-grid rules, or the latent diffusion model's own decoded notes
+RHYTHM_SOURCES: tuple[str, ...] = ("selector", "network", "diffusion")
 # Audio file names that say nothing about the song: its folder names it instead
 GENERIC_STEMS: frozenset[str] = frozenset({"audio", "song", "music", "track", "bgm"})
 

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import yaml
 
+from beatforge.analysis.skillsets import pattern_flags
+from beatforge.constants import SKILLSETS
 from beatforge.errors import BeatforgeError
-
-SKILLSET_NAMES = ("stream", "jumpstream", "handstream", "stamina", "jackspeed", "chordjack", "technical")
 
 
 class FeatureError(BeatforgeError):
@@ -182,8 +182,6 @@ class FeatureTable:
 
 def values_from_record(record: Mapping[str, Any]) -> dict[str, Any]:
     """Feature values of a dataset index record (see ``beatforge.data.build``)."""
-    from beatforge.analysis.skillsets import pattern_flags
-
     skills = dict(record.get("skillsets") or {})
     values: dict[str, Any] = {
         "sr": record.get("star_rating"),
@@ -194,11 +192,11 @@ def values_from_record(record: Mapping[str, Any]) -> dict[str, Any]:
         "source_game": record.get("source_game"),
         "rank_status": record.get("status"),
     }
-    for name in SKILLSET_NAMES:
+    for name in SKILLSETS:
         values[name] = skills.get(name)
     if skills:
         flags = pattern_flags({**skills, "overall": record.get("overall", 0.0)})
-        for name in SKILLSET_NAMES:
+        for name in SKILLSETS:
             values[f"{name}_flag"] = flags.get(name)
     return values
 

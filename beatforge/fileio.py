@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from beatforge.errors import ChartError
+
 
 @contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
@@ -49,8 +51,6 @@ def read_bounded(path: str | Path, *, max_bytes: int, what: str) -> bytes:
     Raises:
         ChartError: the file cannot be read or is larger than ``max_bytes``.
     """
-    from beatforge.errors import ChartError
-
     p = Path(path)
     try:
         size = p.stat().st_size
@@ -67,8 +67,6 @@ def decode_text(data: bytes, *, path: str, what: str) -> str:
     Raises:
         ChartError: the data is binary (a NUL byte near the start), i.e. not ``what`` at all.
     """
-    from beatforge.errors import ChartError
-
     if b"\x00" in data[:4096]:
         raise ChartError(f"{path}: not {what} (binary data)")
     try:

@@ -52,13 +52,14 @@ def main() -> None:
     torch.set_flush_denormal(True)
     import tempfile
 
-    from beatforge.generation.standard import remap_standard
+    from beatforge.generation.remap import remap_standard
+    from beatforge.generation.request import RemapRequest
     from beatforge.models.dit import DiT, dit_config
 
     path, label = _map_1000(Path(tempfile.mkdtemp()))
-    remap_standard(path, ckpt=args.ckpt, steps=2)  # warm-up
+    remap_standard(path, RemapRequest(model=args.ckpt, steps=2))  # warm-up
     t0 = time.perf_counter()
-    bm = remap_standard(path, ckpt=args.ckpt, steps=50, seed=0)
+    bm = remap_standard(path, RemapRequest(model=args.ckpt, steps=50, seed=0))
     print(f"remap, {label}: {time.perf_counter() - t0:.2f} s at 50 steps ({len(bm.hit_objects)} objects, "
           f"{args.device}, {args.threads} threads)")
     dev = torch.device(args.device)

@@ -56,7 +56,8 @@ def main() -> None:
     from beatforge.evaluation.standard_metrics import remap_metrics
     from beatforge.formats.loader import load_beatmaps
     from beatforge.formats.osu import parse_osu
-    from beatforge.generation.standard import remap_standard
+    from beatforge.generation.remap import remap_standard
+    from beatforge.generation.request import RemapRequest
 
     rows = json.loads(args.json.read_text()) if args.reuse and args.json and args.json.is_file() else []
     done = {(r["fold"], r["map"]) for r in rows}
@@ -81,7 +82,8 @@ def main() -> None:
                 src = tmp
             original = parse_osu(src)
             for kept in (True, False):
-                ms = [remap_metrics(remap_standard(src, ckpt=ckpt, steps=args.steps, seed=s, spacing=kept), original)
+                ms = [remap_metrics(remap_standard(src, RemapRequest(model=ckpt, steps=args.steps, seed=s,
+                                                                     spacing=kept)), original)
                       for s in args.seeds]
                 row = {"fold": name, "map": label, "objects": rec["objects"],
                        "spacing_kept": kept, **{k: float(np.mean([m[k] for m in ms])) for k in ms[0]}}

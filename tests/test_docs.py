@@ -163,7 +163,7 @@ def _ckpt(argv: list[str], stand_in: dict, need: str) -> tuple[list[str], bool]:
     if need == "model.safetensors":  # sampling: train.py's --num-classes is the new table's size, kept
         argv = _drop(argv, "--beatmap-idx", "--beatmap_idx", "--num-classes")
     if _values(argv, "--style-id"):
-        from beatforge.generation.standard import list_styles
+        from beatforge.checkpoints import list_styles
 
         argv = _replace(argv, "--style-id", list_styles(ckpt)[0][0])
     return argv, True
@@ -207,7 +207,8 @@ def _beatforge(doc: str, argv: list[str], line: str, stand_in: dict, capsys) -> 
         # the recipe trains for minutes: run it for 3 steps into a scratch folder (the flags are the documented ones)
         if not all((REPO / d / "index.jsonl").is_file() for d in _values(argv, "--dataset")):
             pytest.skip("the recipe's dataset is not built here (docs/datasets.md builds it)")
-        argv = [*argv, "--steps", "3", "-o", str(BUILD / "rhythm")]
+        # (the note selector would first run madmom's networks over every song: minutes; tests/training covers it)
+        argv = [*argv, "--steps", "3", "--selector-steps", "0", "-o", str(BUILD / "rhythm")]
     if argv[0] in ("styles", "remap"):  # the guide's results/... checkpoint: the stand-in's
         argv, _ = _ckpt(argv, stand_in, "model.safetensors")
     assert main(argv) == 0, capsys.readouterr().err

@@ -9,19 +9,23 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from beatforge.analysis.skillsets import pattern_flags, skillset_ratings
+from beatforge.analysis.star_rating import star_rating
 from beatforge.charts.chart import ManiaChart
+from beatforge.constants import MAP_TYPES, SKILLSETS
 
 # Map type bands. Mug Diffusion used rice < 10 % and LN >= 40 % of notes, but put "hybrid" at 10-70 % in its
 # database and 10-40 % in its web page; here the three bands do not overlap.
 RICE_MAX_LN = 0.1
 LN_MIN_LN = 0.4
+_RICE, _HYBRID, _LN = MAP_TYPES  # ("rice", "hybrid", "ln"), by long-note share
 
 
 def map_type(ln_ratio: float) -> str:
     """rice (LN < 10 %), hybrid (10-40 %) or ln (>= 40 %)."""
     if ln_ratio < RICE_MAX_LN:
-        return "rice"
-    return "hybrid" if ln_ratio < LN_MIN_LN else "ln"
+        return _RICE
+    return _HYBRID if ln_ratio < LN_MIN_LN else _LN
 
 
 @dataclass
@@ -52,9 +56,6 @@ class ChartReport:
 
 def analyze(chart: ManiaChart, *, rate: float = 1.0) -> ChartReport:
     """Measure a chart (at clock ``rate``: 1.5 rates it as if played 1.5x faster)."""
-    from beatforge.analysis.skillsets import SKILLSETS, pattern_flags, skillset_ratings
-    from beatforge.analysis.star_rating import star_rating
-
     chart.require_notes()
     ratings = skillset_ratings(chart, rate=rate)
     flags = pattern_flags(ratings)

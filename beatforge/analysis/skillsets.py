@@ -59,10 +59,10 @@ from __future__ import annotations
 import numpy as np
 
 from beatforge.charts.chart import ManiaChart
+from beatforge.constants import SKILLSETS  # the seven names; still importable from here
 
-SKILLSETS: tuple[str, ...] = ("stream", "jumpstream", "handstream", "stamina", "jackspeed", "chordjack", "technical")
 # The six patterns Mug Diffusion's dominant-pattern rule compares (stamina is compared with their maximum).
-PATTERNS: tuple[str, ...] = ("stream", "jumpstream", "handstream", "jackspeed", "chordjack", "technical")
+PATTERNS: tuple[str, ...] = tuple(s for s in SKILLSETS if s != "stamina")
 RATING_KEYS: tuple[str, ...] = ("overall", *SKILLSETS)
 
 CHORD_MS = 8.0  # notes closer than this (unscaled ms) form one row

@@ -3,10 +3,14 @@ pyproject.toml, since star-rating algorithms change between osu! releases)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import rosu_pp_py as rosu
 
+from beatforge.archive import read_member
 from beatforge.charts.chart import ManiaChart
 from beatforge.errors import ChartError
+from beatforge.formats.osu import mania_to_beatmap, write_osu
 
 
 def star_rating_of_osu(content: bytes | str, *, rate: float = 1.0, path: str = "beatmap") -> float:
@@ -24,11 +28,7 @@ def osu_bytes_of(chart: ManiaChart) -> bytes | None:
     path = chart.meta.path
     if chart.meta.source_game != "osu" or not path:
         return None
-    from pathlib import Path
-
     if "::" in path:
-        from beatforge.formats.archive import read_member
-
         archive, member = path.split("::", 1)
         return read_member(archive, member)
     p = Path(path)
@@ -44,7 +44,5 @@ def star_rating(chart: ManiaChart, *, rate: float = 1.0) -> float:
     """
     original = osu_bytes_of(chart)
     if original is None:
-        from beatforge.formats.osu import mania_to_beatmap, write_osu
-
         original = write_osu(mania_to_beatmap(chart)).encode("utf-8")
     return star_rating_of_osu(original, rate=rate, path=chart.meta.path or "chart")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from beatforge.archive import member_names, read_member
 from beatforge.constants import MAX_KEYS, MIN_KEYS
 from beatforge.errors import ChartError
 
@@ -32,8 +33,6 @@ class AudioSource:
         """The raw encoded bytes (read zip-slip safe and size-bounded from an archive)."""
         if self.member is None:
             return Path(self.path).read_bytes()
-        from beatforge.formats.archive import read_member
-
         return read_member(self.path, self.member)
 
     def open(self) -> io.BytesIO:
@@ -50,8 +49,6 @@ class AudioSource:
     def exists(self) -> bool:
         if self.member is None:
             return Path(self.path).is_file()
-        from beatforge.formats.archive import member_names
-
         return self.member in member_names(self.path)
 
     def __str__(self) -> str:

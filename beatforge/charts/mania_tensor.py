@@ -417,7 +417,7 @@ def _gather_columns(tensor: Any, keys: int, src: np.ndarray) -> Any:
     row[:keys] = src
     idx = (np.arange(4)[:, None] * width + row[None, :]).reshape(-1)
     if _is_torch(tensor):
-        import torch
+        import torch  # lazy: torch costs ~1 s of import; numpy tensors never need it
 
         return tensor.index_select(-2, torch.as_tensor(idx, device=tensor.device))
     return np.take(tensor, idx, axis=-2)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from beatforge.charts.chart import ManiaChart
+from beatforge.fileio import atomic_path
 
 TAP_MS = 35.0
 
@@ -40,13 +41,11 @@ def render_preview(
         onset_strength: (times ms, strength) of the audio, drawn right of each strip's lanes.
         max_strips: longer songs get longer strips instead of more of them.
     """
-    import matplotlib
+    import matplotlib  # lazy: matplotlib costs ~0.5 s of import; only drawing needs it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.collections import PolyCollection
-
-    from beatforge.fileio import atomic_path
 
     k = chart.keys
     s, e, c = chart.starts, chart.ends, chart.columns.astype(np.float64)

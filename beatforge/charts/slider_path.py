@@ -12,6 +12,8 @@ slider's pixel length, or its last segment extended in a straight line when the 
 
 from __future__ import annotations
 
+from math import comb
+
 import numpy as np
 
 _SAMPLES_PER_SEGMENT = 50
@@ -19,8 +21,6 @@ _SAMPLES_PER_SEGMENT = 50
 
 def _bernstein(n_points: int, samples: int) -> np.ndarray:
     """(samples, n_points) Bernstein basis of degree n_points-1 at evenly spaced t in [0, 1]."""
-    from math import comb
-
     t = np.linspace(0.0, 1.0, samples)[:, None]
     k = np.arange(n_points)[None, :]
     n = n_points - 1

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from beatforge.charts.beatmap import CIRCLE, HOLD, NEW_COMBO, SLIDER, SPINNER, Beatmap, HitObject
 from beatforge.charts.slider_path import slider_path
 from beatforge.errors import ChartError
-from beatforge.formats.osu import CIRCLE, HOLD, NEW_COMBO, SLIDER, SPINNER, Beatmap, HitObject
 
 TIME, X, Y, KIND, SLIDES, LENGTH, CURVE, OTYPE = range(8)
 N_COLUMNS = 8

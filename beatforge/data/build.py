@@ -21,9 +21,12 @@ song is handled by one process, and its audio is decoded and its spectrogram com
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import multiprocessing as mp
 import os
 import signal
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -32,10 +35,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
+from beatforge.analysis.report import map_type
+from beatforge.analysis.skillsets import skillset_ratings
+from beatforge.analysis.star_rating import star_rating, star_rating_of_osu
+from beatforge.audio import MelCache
+from beatforge.charts import standard_sequence
+from beatforge.constants import HOP_LENGTH, SAMPLE_RATE
 from beatforge.errors import ArchiveError, AudioError, BeatforgeError, ChartError
 from beatforge.fileio import atomic_write_bytes, atomic_write_text
-from beatforge.formats.loader import Source, discover
+from beatforge.formats.loader import (
+    Source,
+    beatmap_chart_meta,
+    discover,
+    load_beatmaps,
+    load_charts,
+    mania_from_beatmap,
+)
+from beatforge.formats.osu import write_osu
+
+try:  # Unix only: the peak memory of the build's processes
+    import resource
+except ImportError:  # Windows
+    resource = None
 
 INDEX_NAME = "index.jsonl"
 SUMMARY_NAME = "summary.json"
@@ -145,8 +168,6 @@ def _filter_reason(
 def process_unit(unit: Unit, opts: BuildOptions) -> dict:
     """Read every chart of a unit, filter, write arrays and spectrograms. Returns the unit's result:
     ``{"records": [...], "skipped": {reason: n}, "rejected": [[path, reason], ...]}``."""
-    from beatforge.audio import MelCache
-
     cache = MelCache(opts.out / "audio")
     records: list[dict] = []
     skipped: Counter[str] = Counter()
@@ -168,12 +189,8 @@ def process_unit(unit: Unit, opts: BuildOptions) -> dict:
 
 def _peak_rss_mb() -> float:
     """This process's peak resident memory (MB), or 0 where the platform cannot tell (Windows)."""
-    try:
-        import resource
-    except ImportError:
+    if resource is None:
         return 0.0
-    import sys
-
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(rss / (1 << 20) if sys.platform == "darwin" else rss / 1024, 1)
 
@@ -209,8 +226,6 @@ def _save_array(out: Path, chart_id: str, arr: np.ndarray) -> str:
     rel = f"charts/{chart_id[:2]}/{chart_id}.npy"
     target = out / rel
     target.parent.mkdir(parents=True, exist_ok=True)
-    import io
-
     buf = io.BytesIO()
     np.save(buf, arr, allow_pickle=False)
     atomic_write_bytes(target, buf.getvalue())
@@ -218,11 +233,6 @@ def _save_array(out: Path, chart_id: str, arr: np.ndarray) -> str:
 
 
 def _mania_source(src, opts, cache, audio_memo, records, skipped, rejected) -> None:
-    from beatforge.analysis.report import map_type
-    from beatforge.analysis.skillsets import skillset_ratings
-    from beatforge.analysis.star_rating import star_rating
-    from beatforge.formats.loader import load_beatmaps, load_charts, mania_from_beatmap
-
     if src.kind in ("osu", "osz"):
         charts = []
         for bm in load_beatmaps(src):
@@ -296,8 +306,6 @@ def _mania_source(src, opts, cache, audio_memo, records, skipped, rejected) -> N
 
 def _audio_features(chart, cache, out: Path) -> dict | str:
     """The cached spectrogram of the chart's audio, or the reason there is none."""
-    from beatforge.constants import HOP_LENGTH, SAMPLE_RATE
-
     if not chart.meta.audio:
         return "no audio file named"
     missing = [str(a) for a in chart.meta.audio if not a.exists()]
@@ -316,11 +324,6 @@ def _audio_features(chart, cache, out: Path) -> dict | str:
 
 
 def _standard_source(src, opts, records, skipped, rejected) -> None:
-    from beatforge.analysis.star_rating import star_rating_of_osu
-    from beatforge.charts.standard_sequence import encode
-    from beatforge.formats.loader import beatmap_chart_meta, load_beatmaps
-    from beatforge.formats.osu import write_osu
-
     if src.kind not in ("osu", "osz"):
         skipped["mode"] += 1
         return
@@ -338,7 +341,7 @@ def _standard_source(src, opts, records, skipped, rejected) -> None:
             rejected.append([bm.path, "no hit objects"])
             continue
         try:
-            seq = encode(bm)
+            seq = standard_sequence.encode(bm)
         except ChartError as exc:
             rejected.append([bm.path, _reason(exc)])
             continue
@@ -427,8 +430,6 @@ def build_dataset(opts: BuildOptions, *, progress: bool = True) -> BuildSummary:
         todo.append(unit)
     summary = BuildSummary(units=len(units), units_resumed=len(units) - len(todo))
 
-    from tqdm import tqdm
-
     bar = tqdm(
         total=len(units),
         initial=len(units) - len(todo),
@@ -450,8 +451,6 @@ def build_dataset(opts: BuildOptions, *, progress: bool = True) -> BuildSummary:
             for unit in todo:
                 record(unit, process_unit(unit, opts))
         else:
-            import multiprocessing as mp
-
             ctx = mp.get_context("spawn" if os.name == "nt" else "forkserver")
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
                 futures = {pool.submit(process_unit, unit, opts): unit for unit in todo}

@@ -31,9 +31,14 @@ import lightning as L
 import numpy as np
 import torch
 
-from beatforge.constants import FRAME_MS, MAX_KEYS, MEL_HOPS_PER_FRAME, N_MELS
+from beatforge.analysis.skillsets import pattern_flags, skillset_ratings
+from beatforge.charts import mania_tensor
+from beatforge.charts.chart import ChartMeta, ManiaChart
+from beatforge.config import latent_stride
+from beatforge.constants import FRAME_MS, MAX_KEYS, MEL_HOPS_PER_FRAME, N_MELS, SKILLSETS
+from beatforge.data.build import load_notes, read_index
 from beatforge.errors import BeatforgeError
-from beatforge.features import FeatureTable
+from beatforge.features import FeatureError, FeatureTable, sr_at_rate, values_from_record
 
 VAL_LEAD_FRAMES = 16  # a validation window starts this many frames before the chart's first note
 
@@ -92,8 +97,6 @@ class ManiaWindowDataset(torch.utils.data.Dataset):
         multiple_of: int,
         seed: int = 0,
     ) -> None:
-        from beatforge.data.build import read_index
-
         if split not in ("train", "val"):
             raise BeatforgeError(f"split must be 'train' or 'val', not '{split}'")
         w = int(cfg.window_frames)
@@ -183,8 +186,6 @@ class ManiaWindowDataset(torch.utils.data.Dataset):
         """The (N, 3) note array [start ms, end ms or NaN, column] (cached in this process)."""
         arr = self._notes.get(index)
         if arr is None:
-            from beatforge.data.build import load_notes
-
             arr = np.ascontiguousarray(load_notes(self.dataset_dir(index), self.records[index]), dtype=np.float64)
             order = np.lexsort((arr[:, 2], arr[:, 0]))  # stored sorted; made sure of for the window search
             arr = arr[order]
@@ -193,8 +194,6 @@ class ManiaWindowDataset(torch.utils.data.Dataset):
 
     def chart(self, index: int):
         """The whole chart of item ``index`` at rate 1 (a ManiaChart, with the record's title and version)."""
-        from beatforge.charts.chart import ChartMeta, ManiaChart
-
         r = self.records[index]
         n = self.notes(index)
         meta = ChartMeta(title=r.get("title") or "", artist=r.get("artist") or "", creator=r.get("creator") or "",
@@ -206,8 +205,6 @@ class ManiaWindowDataset(torch.utils.data.Dataset):
     def _values(self, index: int) -> dict[str, Any]:
         vals = self._base_values.get(index)
         if vals is None:
-            from beatforge.features import values_from_record
-
             vals = _sanitize(values_from_record(self.records[index]), self.features)
             self._base_values[index] = vals
         return vals
@@ -223,10 +220,6 @@ class ManiaWindowDataset(torch.utils.data.Dataset):
         return self.features.encode(self._values_at_rate(index, rate))
 
     def _values_at_rate(self, index: int, rate: float) -> dict[str, Any]:
-        from beatforge.analysis.skillsets import SKILLSETS, pattern_flags, skillset_ratings
-        from beatforge.charts.chart import ManiaChart
-        from beatforge.features import sr_at_rate
-
         vals = dict(self._values(index))
         names = set(self.features.names)
         n = self.notes(index)
@@ -298,9 +291,6 @@ class ManiaWindowDataset(torch.utils.data.Dataset):
     def item(self, index: int, aug: Augment, *, rng: np.random.Generator | None = None) -> dict[str, torch.Tensor]:
         """Item ``index`` under a given augmentation. With ``rng`` (and ``train``), features are dropped at
         random; without it the tokens are the chart's own."""
-        from beatforge.charts.chart import ManiaChart
-        from beatforge.charts.mania_tensor import encode, pad_keys, valid_mask
-
         rec = self.records[index]
         keys = int(rec["keys"])
         w = self.window
@@ -318,8 +308,8 @@ class ManiaWindowDataset(torch.utils.data.Dataset):
         # Notes starting in the window (a 1 ms margin each side; encode drops what is outside exactly).
         i0, i1 = np.searchsorted(starts, [offset_ms - 1.0, offset_ms + w * FRAME_MS + 1.0])
         window = ManiaChart(keys, starts[i0:i1], ends[i0:i1], cols[i0:i1])
-        x = pad_keys(encode(window, n_frames=w, offset_ms=offset_ms), keys, MAX_KEYS)
-        valid = valid_mask(window, n_frames=w, offset_ms=offset_ms)
+        x = mania_tensor.pad_keys(mania_tensor.encode(window, n_frames=w, offset_ms=offset_ms), keys, MAX_KEYS)
+        valid = mania_tensor.valid_mask(window, n_frames=w, offset_ms=offset_ms)
 
         tokens = self.tokens(index, rate)
         if self.train and rng is not None:
@@ -393,8 +383,6 @@ def _pad_time(arr: np.ndarray, n: int) -> np.ndarray:
 def _sanitize(values: dict[str, Any], features: FeatureTable) -> dict[str, Any]:
     """The values the table knows, with category values it does not list (a status such as "approved")
     set to unspecified rather than failing a training run."""
-    from beatforge.features import FeatureError
-
     out: dict[str, Any] = {}
     for f in features.features:
         v = values.get(f.name)
@@ -417,8 +405,6 @@ class ManiaDataModule(L.LightningDataModule):
 
     def __init__(self, cfg: Any, features: FeatureTable) -> None:
         super().__init__()
-        from beatforge.config import latent_stride
-
         self.cfg = cfg
         self.features = features
         d = cfg.data

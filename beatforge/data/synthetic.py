@@ -20,8 +20,12 @@ import math
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
+from beatforge.charts.chart import ChartMeta, ManiaChart, TimingPoint
 from beatforge.constants import SAMPLE_RATE
+from beatforge.fileio import atomic_write_text
+from beatforge.formats.osu import mania_to_beatmap, write_osu
 
 ARTIST = "beatforge synthetic"
 CREATOR = "beatforge synthetic"
@@ -113,12 +117,6 @@ def make_synthetic_library(
     streams, jumps, long notes and jumpstream in a song-specific order, a WAV click track at 22050 Hz, and one
     osu!mania chart per key count in ``keys``, all with the same note times. Deterministic for a seed.
     """
-    import soundfile as sf
-
-    from beatforge.charts.chart import ChartMeta, ManiaChart, TimingPoint
-    from beatforge.fileio import atomic_write_text
-    from beatforge.formats.osu import mania_to_beatmap, write_osu
-
     if seconds * 1000.0 < LEAD_IN_MS + TAIL_MS + 2000.0:
         raise ValueError(f"seconds must leave room for notes (at least {(LEAD_IN_MS + TAIL_MS) / 1000 + 2:g})")
     root = Path(root)

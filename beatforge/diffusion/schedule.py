@@ -1,4 +1,9 @@
-"""The noise schedule and the training objective of the latent diffusion model.
+"""Noise schedules and the training objective of the latent diffusion model.
+
+:class:`Schedule` is what a sampler needs to know of how a model was trained (the beta schedule, the number of
+training steps, what the network predicts) and how to walk it (timestep spacing, solver order); each model builds
+its own from its own description: the osu!mania model from its config (:meth:`Schedule.from_params`), the
+osu!standard DiT from its ``model.json`` (:func:`beatforge.generation.learned.dit_positions.dit_schedule`).
 
 Mug Diffusion's schedule: 1000 steps of LDM's "linear" betas, i.e. ``linspace(sqrt(1e-4), sqrt(0.02))**2``, which
 diffusers calls ``scaled_linear``. Training uses diffusers' DDPMScheduler for ``add_noise`` so that the samplers
@@ -6,6 +11,8 @@ diffusers calls ``scaled_linear``. Training uses diffusers' DDPMScheduler for ``
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -15,14 +22,51 @@ from beatforge.config import ModelParams
 PREDICTION = {"eps": "epsilon", "v": "v_prediction"}
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """A model's noise schedule, as diffusers' schedulers take it, and how to sample it.
+
+    The defaults are diffusers' (``DPMSolverMultistepScheduler()``'s betas, ``linspace`` spacing, 2nd order),
+    which is what osu-diffusion's DiT trains and samples with.
+
+    Attributes:
+        beta_schedule: ``linear``, ``scaled_linear`` or ``squaredcos_cap_v2``.
+        num_train_timesteps: training diffusion steps.
+        beta_start, beta_end: the first and last beta (linear schedules; unused by ``squaredcos_cap_v2``).
+        prediction_type: what the network predicts, ``epsilon`` or ``v_prediction``.
+        timestep_spacing: how sampling steps are spread over the training steps (``linspace``, ``trailing``).
+        solver_order: DPM-Solver++'s order.
+    """
+
+    beta_schedule: str = "squaredcos_cap_v2"
+    num_train_timesteps: int = 1000
+    beta_start: float = 0.0001
+    beta_end: float = 0.02
+    prediction_type: str = "epsilon"
+    timestep_spacing: str = "linspace"
+    solver_order: int = 2
+
+    @classmethod
+    def from_params(cls, params: ModelParams) -> Schedule:
+        """The osu!mania latent diffusion model's schedule: its config's betas and parameterisation, sampled with
+        ``trailing`` spacing (the last sampling step starts from pure noise)."""
+        return cls(beta_schedule="scaled_linear", num_train_timesteps=params.timesteps,
+                   beta_start=params.linear_start, beta_end=params.linear_end,
+                   prediction_type=PREDICTION[params.parameterization], timestep_spacing="trailing")
+
+    def scheduler_kwargs(self) -> dict:
+        """The training schedule's arguments of every diffusers scheduler (DDPM, DDIM, DPM-Solver)."""
+        return {
+            "num_train_timesteps": self.num_train_timesteps,
+            "beta_start": self.beta_start,
+            "beta_end": self.beta_end,
+            "beta_schedule": self.beta_schedule,
+            "prediction_type": self.prediction_type,
+        }
+
+
 def scheduler_kwargs(params: ModelParams) -> dict:
-    return {
-        "num_train_timesteps": params.timesteps,
-        "beta_start": params.linear_start,
-        "beta_end": params.linear_end,
-        "beta_schedule": "scaled_linear",
-        "prediction_type": PREDICTION[params.parameterization],
-    }
+    return Schedule.from_params(params).scheduler_kwargs()
 
 
 class NoiseSchedule:

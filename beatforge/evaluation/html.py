@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from beatforge.charts.chart import ManiaChart
+from beatforge.charts.preview import render_preview
 from beatforge.errors import BeatforgeError
 from beatforge.fileio import atomic_write_bytes, atomic_write_text
 
@@ -38,7 +40,7 @@ class PreviewJob:
 
 # ------------------------------------------------------------------------------------------------ plots
 def _pyplot():
-    import matplotlib
+    import matplotlib  # lazy: matplotlib costs ~0.5 s of import; only the plots need it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -271,10 +273,6 @@ def _check_target(out: Path) -> None:
 def write_report(out_dir: str | Path, result: dict, previews: list[PreviewJob], gaps: np.ndarray, *,
                  progress: bool = False) -> Path:
     """Write the report folder (index.html, report.json, plots/*.png, previews/*.png) atomically; its path."""
-    from tqdm import tqdm
-
-    from beatforge.charts.preview import render_preview
-
     out = Path(out_dir)
     _check_target(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -34,7 +34,7 @@ Metrics (per chart; the summary is their mean over charts, ``None`` where a valu
   2 s windows (are they dense in the same places), each column's share of the notes, a balance score
   (normalised entropy of those shares, 1 = every column used equally) and the total-variation distance of the
   shares (same key count only).
-* **Playability faults**: :func:`beatforge.generation.postprocess.check_playable` with ``beatforge generate``'s
+* **Playability faults**: :func:`beatforge.generation.rules.playability.check_playable` with ``beatforge generate``'s
   defaults (same-column duplicates, notes inside long notes, jacks under 90 ms, long notes under 60 ms, notes
   outside the audio), counted per rule, for both charts (human charts have some too: they are the baseline).
 * **Onset F1 against the audio**: the chart's onsets against librosa's onsets of its audio, one-to-one at 50 ms.
@@ -56,10 +56,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
+from beatforge.analysis.skillsets import skillset_ratings
+from beatforge.analysis.star_rating import star_rating
+from beatforge.audio import content_hash, import_librosa, load_audio
 from beatforge.charts.chart import AudioSource, ManiaChart
+from beatforge.constants import GENERIC_STEMS, ONSET_HOP, ONSET_N_FFT, ONSET_N_MELS, SAMPLE_RATE
 from beatforge.errors import AudioError, BeatforgeError
+from beatforge.evaluation.html import PreviewJob, write_report
 from beatforge.evaluation.matching import f1_scores, match_pairs, note_f1, onset_times
+from beatforge.formats.fretsonfire import audio_stems, read_song_ini
+from beatforge.formats.loader import CHART_SUFFIXES, discover, load_charts
+from beatforge.generation.rules.playability import check_playable
 
 __all__ = ["AudioOnsets", "audio_onsets", "evaluate", "load_side"]
 
@@ -68,12 +77,11 @@ ONSET_TOL_MS = 50.0
 # Signed gaps are measured on pairs matched this loosely, so a chart 60 ms off still shows its lag.
 LAG_WINDOW_MS = 100.0
 # librosa's flux peak (512-sample window, hop 128) lands ~10-20 ms after the attack that a human chart marks (median
-# 15 ms over the charts of ../shared/data/songs; cf. beatforge/generation/timing.py). The detected onsets are moved
-# back by this much, so that a chart late by 60 ms is as far off as one early by 60 ms.
+# 15 ms over the charts of ../shared/data/songs; cf. beatforge/generation/rules/timing.py). The detected onsets are
+# moved back by this much, so that a chart late by 60 ms is as far off as one early by 60 ms.
 ONSET_LATENCY_MS = 15.0
-ONSET_HOP, ONSET_N_FFT, ONSET_N_MELS = 128, 512, 64
 MIN_JACK_MS = 90.0  # beatforge generate's --min-jack-ms default
-MIN_LN_MS = 60.0  # beatforge.generation.assign's shortest long note
+MIN_LN_MS = 60.0  # beatforge.generation.rules.columns' shortest long note
 DENSITY_WINDOW_S = 2.0
 AUDIO_SUFFIXES = (".mp3", ".ogg", ".wav", ".flac", ".opus", ".m4a", ".aac", ".webm")
 REFERENCE_CHOICE = "nearest star rating (ties: higher rhythm F1 at 50 ms)"
@@ -137,8 +145,6 @@ def audio_onsets(y: np.ndarray, *, sr: int | None = None, label: str = "") -> Au
     librosa's default 2048-sample window puts it 30-50 ms late (which made a chart shifted 60 ms late score *better*
     on some songs).
     """
-    from beatforge.audio import SAMPLE_RATE, import_librosa
-
     librosa = import_librosa()
 
     sr = sr or SAMPLE_RATE
@@ -172,8 +178,6 @@ class _AudioBank:
         if not key:
             return None
         if key not in self._hash:
-            from beatforge.audio import content_hash
-
             try:  # the mel cache's identity of a song's audio (bytes of every stem, in order), streamed
                 self._hash[key] = content_hash(tuple(sources))
             except BeatforgeError:
@@ -182,8 +186,6 @@ class _AudioBank:
 
     def onsets(self, sources: Sequence[AudioSource], key: str) -> AudioOnsets:
         if key not in self._onsets:
-            from beatforge.audio import load_audio
-
             label = " + ".join(str(s) for s in sources)
             self._onsets[key] = audio_onsets(load_audio(tuple(sources)), label=label)
         return self._onsets[key]
@@ -201,9 +203,6 @@ class _AudioInput:
 
 def _audio_inputs(paths: Sequence[str | Path]) -> list[_AudioInput]:
     """Files as given; a Frets on Fire song folder as its stems; any other folder as its audio files."""
-    from beatforge.formats.fretsonfire import audio_stems, read_song_ini
-    from beatforge.generation.pipeline import GENERIC_STEMS
-
     out: list[_AudioInput] = []
     for raw in paths:
         p = Path(raw)
@@ -243,8 +242,6 @@ def load_side(path: str | Path, what: str) -> list[ManiaChart]:
     the .osz is reported under its .osu name. Raises BeatforgeError for a missing or chart-less path and ChartError
     for a chart that cannot be read (one bad chart stops the evaluation: its scores would be missing silently).
     """
-    from beatforge.formats.loader import CHART_SUFFIXES, discover, load_charts
-
     p = Path(path)
     if not p.exists():
         raise BeatforgeError(f"{what} charts: {p}: no such folder")
@@ -304,10 +301,6 @@ class _Stats:
 
 
 def _chart_stats(chart: ManiaChart, audio: AudioOnsets | None) -> _Stats:
-    from beatforge.analysis.skillsets import skillset_ratings
-    from beatforge.analysis.star_rating import star_rating
-    from beatforge.generation.postprocess import check_playable
-
     shares = _column_shares(chart)
     drain = chart.drain_seconds
     faults, examples = _fault_counts(check_playable(
@@ -389,8 +382,6 @@ class _Entry:
 
 
 def _entries(charts: list[ManiaChart], bank: _AudioBank) -> list[_Entry]:
-    from beatforge.generation.pipeline import GENERIC_STEMS
-
     out = []
     for c in charts:
         names = {_norm(c.meta.title)}
@@ -489,8 +480,6 @@ def evaluate(
         BeatforgeError: a missing or empty folder, an unreadable chart or audio file, an ``audio`` file that matches
             no song, or no generated chart with a reference of its song.
     """
-    from tqdm import tqdm
-
     audio_paths = [audio] if isinstance(audio, (str, Path)) else list(audio or [])
     inputs = _audio_inputs(audio_paths)  # fail on a missing audio path before any heavy work
     gen_charts = load_side(generated, "generated")
@@ -573,8 +562,6 @@ def evaluate(
         "charts": rows,
     }
     if out_dir is not None:
-        from beatforge.evaluation.html import PreviewJob, write_report
-
         jobs: list[PreviewJob] = []
         if previews:
             drawn: dict[int, str] = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from beatforge.charts.slider_path import path_length, polyline
+from beatforge.constants import PLAYFIELD
 from beatforge.formats.osu import Beatmap
 
 BINS = np.arange(0.0, 660.0, 20.0)
@@ -38,7 +39,7 @@ def remap_metrics(generated: Beatmap, original: Beatmap) -> dict[str, float]:
             if obj.length:
                 errs.append(abs(path_length(polyline(obj.curve_type or "B", cp)) - float(obj.length)))
     allp = np.vstack(pts)
-    inside = ((allp >= 0) & (allp <= np.array([512.0, 384.0]))).all(axis=1)
+    inside = ((allp >= 0) & (allp <= np.array(PLAYFIELD))).all(axis=1)
     n = min(len(g), len(o))
     return {
         "spacing_tv": float(0.5 * np.abs(spacing_histogram(generated) - spacing_histogram(original)).sum()),

@@ -12,6 +12,9 @@ import re
 import zipfile
 from pathlib import Path
 
+import soundfile as sf
+
+from beatforge.audio import audio_duration, load_audio
 from beatforge.charts.chart import ManiaChart
 from beatforge.errors import AudioError, BeatforgeError
 from beatforge.fileio import atomic_path, atomic_write_bytes
@@ -43,8 +46,6 @@ def audio_payload(chart: ManiaChart) -> tuple[str, bytes]:
             raise AudioError(
                 f"{chart.meta.path}: audio file {src} is missing (use --no-audio to write the chart alone)"
             )
-    from beatforge.audio import audio_duration
-
     seconds = audio_duration(list(sources))
     if seconds <= 0:
         raise AudioError(f"{sources[0]}: the audio is 0 seconds long")
@@ -60,10 +61,6 @@ def sources_payload(sources) -> tuple[str, bytes]:
     """(file name, bytes) for osu!: one source as it is, several stems mixed to one Ogg Vorbis file."""
     if len(sources) == 1:
         return "audio" + (sources[0].suffix or ".mp3"), sources[0].read_bytes()
-    import soundfile as sf
-
-    from beatforge.audio import load_audio
-
     rate = 44100
     mix = load_audio(list(sources), sr=rate)
     buf = io.BytesIO()

@@ -11,10 +11,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from beatforge.archive import member_names, read_member
 from beatforge.charts.chart import ManiaChart
 from beatforge.errors import ChartError
-from beatforge.formats.archive import member_names, read_member
+from beatforge.formats.fretsonfire import read_fretsonfire
 from beatforge.formats.osu import Beatmap, beatmap_meta, beatmap_to_mania, parse_osu
+from beatforge.formats.quaver import read_qp, read_qua
+from beatforge.formats.stepmania import read_stepmania
+from beatforge.formats.tuijson import looks_like_tui_chart, read_tui_json
 
 CHART_SUFFIXES = (".osu", ".osz", ".qua", ".qp", ".sm", ".ssc", ".json")
 
@@ -60,8 +64,6 @@ def discover(folder: str | Path) -> list[Source]:
     A StepMania song folder with both ``X.sm`` and ``X.ssc`` yields only the .ssc (the same charts,
     with more timing data). A .json file counts only if it looks like a beat chart.
     """
-    from beatforge.formats.tuijson import looks_like_tui_chart
-
     root = Path(folder)
     if root.is_file():
         return [source_of(root)]
@@ -136,24 +138,14 @@ def load_charts(source: Source | str | Path, *, skip_other_modes: bool = True) -
             raise ChartError(f"{src.path}: no osu!mania beatmap (found osu!{', osu!'.join(modes)})")
         return charts
     if src.kind == "qua":
-        from beatforge.formats.quaver import read_qua
-
         return [read_qua(src.path)]
     if src.kind == "qp":
-        from beatforge.formats.quaver import read_qp
-
         return read_qp(src.path)
     if src.kind == "stepmania":
-        from beatforge.formats.stepmania import read_stepmania
-
         return read_stepmania(src.path)
     if src.kind == "fretsonfire":
-        from beatforge.formats.fretsonfire import read_fretsonfire
-
         return read_fretsonfire(src.path)
     if src.kind == "tui":
-        from beatforge.formats.tuijson import read_tui_json
-
         return [read_tui_json(src.path)]
     raise ChartError(f"{src.path}: unknown source kind {src.kind}")
 

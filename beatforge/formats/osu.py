@@ -14,21 +14,36 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from beatforge.archive import find_member
+from beatforge.charts.beatmap import (
+    CIRCLE,
+    COMBO_SKIP_MASK,
+    HOLD,
+    MODE_IDS,
+    MODES,
+    NEW_COMBO,
+    SLIDER,
+    SPINNER,
+    Beatmap,
+    HitObject,
+    OsuTimingPoint,
+    parse_float,
+    parse_int,
+)
 from beatforge.charts.chart import AudioSource, ChartMeta, ManiaChart, TimingPoint
+from beatforge.constants import MAX_KEYS, MIN_KEYS
 from beatforge.errors import ChartError
 from beatforge.fileio import decode_text, read_bounded
 
-# Hit-object type bits.
-CIRCLE, SLIDER, NEW_COMBO, SPINNER, HOLD = 1, 2, 4, 8, 128
-COMBO_SKIP_MASK = 0b0111_0000
-
-MODES = {0: "standard", 1: "taiko", 2: "catch", 3: "mania"}
-MODE_IDS = {v: k for k, v in MODES.items()}
+__all__ = [  # with the beatmap model of :mod:`beatforge.charts.beatmap`, re-exported
+    "CIRCLE", "COMBO_SKIP_MASK", "HOLD", "MAX_OSU_BYTES", "MODES", "MODE_IDS", "NEW_COMBO", "SLIDER", "SPINNER",
+    "Beatmap", "HitObject", "OsuTimingPoint", "beatmap_meta", "beatmap_to_mania", "column_x", "mania_column",
+    "mania_to_beatmap", "parse_osu", "read_osu_mania", "write_osu",
+]
 
 _KEY_VALUE_SECTIONS = ("General", "Editor", "Metadata", "Difficulty")
 _SECTION_RE = re.compile(r"^\[(\w+)\]\s*$")
@@ -38,163 +53,7 @@ _MAX_TIME = 1e9  # about 11.5 days: anything larger is garbage, not a chart
 MAX_OSU_BYTES = 64 << 20  # the largest ranked .osu files are a few MB
 
 
-@dataclass
-class OsuTimingPoint:
-    """One line of [TimingPoints]. ``uninherited`` = a red line (beat_length in ms per beat);
-    an inherited (green) line has a negative beat_length, -100 / slider-velocity multiplier."""
-
-    time: float
-    beat_length: float
-    meter: int = 4
-    sample_set: int = 0
-    sample_index: int = 0
-    volume: int = 100
-    uninherited: bool = True
-    effects: int = 0
-
-
-@dataclass
-class HitObject:
-    """One line of [HitObjects]. Mode-specific fields are None where they do not apply.
-
-    ``hit_sample`` and ``edge_*`` are kept as the raw strings: they only matter for hit sounds,
-    which beatforge never edits, and keeping them raw makes the round trip exact.
-    """
-
-    x: float
-    y: float
-    time: float
-    type: int
-    hitsound: int = 0
-    # slider
-    curve_type: str | None = None
-    curve_points: list[tuple[float, float]] = field(default_factory=list)
-    curve_raw: str | None = None  # the path field as written, for lazer's per-segment types
-    slides: int | None = None
-    length: float | None = None
-    edge_sounds: str | None = None
-    edge_sets: str | None = None
-    # spinner / mania hold
-    end_time: float | None = None
-    hit_sample: str | None = None
-
-    @property
-    def is_circle(self) -> bool:
-        return bool(self.type & CIRCLE)
-
-    @property
-    def is_slider(self) -> bool:
-        return bool(self.type & SLIDER)
-
-    @property
-    def is_spinner(self) -> bool:
-        return bool(self.type & SPINNER)
-
-    @property
-    def is_hold(self) -> bool:
-        return bool(self.type & HOLD)
-
-    @property
-    def new_combo(self) -> bool:
-        return bool(self.type & NEW_COMBO)
-
-
-@dataclass
-class Beatmap:
-    """A whole .osu file. Key-value sections are kept as ordered string dicts so nothing is lost."""
-
-    format_version: int = 14
-    general: dict[str, str] = field(default_factory=dict)
-    editor: dict[str, str] = field(default_factory=dict)
-    metadata: dict[str, str] = field(default_factory=dict)
-    difficulty: dict[str, str] = field(default_factory=dict)
-    events: list[str] = field(default_factory=list)
-    timing_points: list[OsuTimingPoint] = field(default_factory=list)
-    colours: dict[str, str] = field(default_factory=dict)
-    hit_objects: list[HitObject] = field(default_factory=list)
-    extra_sections: dict[str, list[str]] = field(default_factory=dict)
-    path: str = ""
-
-    # ------------------------------------------------------------------ typed accessors
-    @property
-    def mode(self) -> int:
-        return _int(self.general.get("Mode", "0"), "Mode", self.path)
-
-    @property
-    def mode_name(self) -> str:
-        return MODES.get(self.mode, f"mode {self.mode}")
-
-    def diff(self, key: str, default: float) -> float:
-        value = self.difficulty.get(key)
-        if value is None:
-            # Before v8, ApproachRate did not exist and followed OverallDifficulty.
-            if key == "ApproachRate" and "OverallDifficulty" in self.difficulty:
-                return self.diff("OverallDifficulty", default)
-            return default
-        return _float(value, key, self.path)
-
-    @property
-    def circle_size(self) -> float:
-        return self.diff("CircleSize", 5.0)
-
-    @property
-    def slider_multiplier(self) -> float:
-        return self.diff("SliderMultiplier", 1.4)
-
-    @property
-    def mania_keys(self) -> int:
-        """osu!mania key count: CircleSize rounded (osu! itself rounds it)."""
-        return int(round(self.circle_size))
-
-    @property
-    def audio_filename(self) -> str:
-        return self.general.get("AudioFilename", "").strip()
-
-    def red_lines(self) -> list[OsuTimingPoint]:
-        return [tp for tp in self.timing_points if tp.uninherited]
-
-    def beat_length_at(self, time: float) -> float:
-        """ms per beat of the red line in force at ``time`` (the first one before the first line)."""
-        reds = self.red_lines()
-        if not reds:
-            return 500.0
-        current = reds[0]
-        for tp in reds:
-            if tp.time <= time:
-                current = tp
-            else:
-                break
-        return current.beat_length
-
-    def slider_velocity_at(self, time: float) -> float:
-        """The green-line SV multiplier at ``time`` (1.0 under a red line), clamped like osu! (0.1-10)."""
-        sv = 1.0
-        for tp in self.timing_points:
-            if tp.time > time:
-                break
-            if tp.uninherited:
-                sv = 1.0
-            elif tp.beat_length < 0:
-                sv = min(max(-100.0 / tp.beat_length, 0.1), 10.0)
-        return sv
-
-
 # ================================================================================== parsing
-def _float(text: str, what: str, path: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ChartError(f"{path}: bad number '{text.strip()[:30]}' in {what}") from None
-    if not math.isfinite(value):
-        raise ChartError(f"{path}: non-finite number in {what}")
-    return value
-
-
-def _int(text: str, what: str, path: str) -> int:
-    value = _float(text, what, path)
-    return int(value)
-
-
 def _decode(data: bytes, path: str) -> str:
     return decode_text(data, path=path, what="an .osu text file")
 
@@ -261,13 +120,13 @@ def _parse_timing_point(line: str, path: str) -> OsuTimingPoint:
     parts = [p.strip() for p in line.split(",")]
     if len(parts) < 2:
         raise ChartError(f"{path}: bad timing point '{line[:40]}'")
-    time = _float(parts[0], "a timing point", path)
-    beat_length = _float(parts[1], "a timing point", path)
+    time = parse_float(parts[0], "a timing point", path)
+    beat_length = parse_float(parts[1], "a timing point", path)
     if abs(time) > _MAX_TIME:
         raise ChartError(f"{path}: timing point at an absurd time {time}")
 
     def field_(i: int, default: int) -> int:
-        return _int(parts[i], "a timing point", path) if len(parts) > i and parts[i] else default
+        return parse_int(parts[i], "a timing point", path) if len(parts) > i and parts[i] else default
 
     uninherited = bool(field_(6, 1)) if len(parts) > 6 else beat_length > 0
     meter = field_(2, 4)
@@ -287,15 +146,15 @@ def _parse_hit_object(line: str, path: str, version: int) -> HitObject:
     parts = line.split(",")
     if len(parts) < 4:
         raise ChartError(f"{path}: bad hit object '{line[:40]}'")
-    x = _float(parts[0], "a hit object", path)
-    y = _float(parts[1], "a hit object", path)
-    time = _float(parts[2], "a hit object", path)
+    x = parse_float(parts[0], "a hit object", path)
+    y = parse_float(parts[1], "a hit object", path)
+    time = parse_float(parts[2], "a hit object", path)
     if abs(x) > _MAX_COORD or abs(y) > _MAX_COORD:
         raise ChartError(f"{path}: hit object at {parts[2].strip()} ms has absurd coordinates ({x:g}, {y:g})")
     if abs(time) > _MAX_TIME:
         raise ChartError(f"{path}: hit object at an absurd time {time:g} ms")
-    otype = _int(parts[3], "a hit object", path)
-    hitsound = _int(parts[4], "a hit object", path) if len(parts) > 4 and parts[4].strip() else 0
+    otype = parse_int(parts[3], "a hit object", path)
+    hitsound = parse_int(parts[4], "a hit object", path) if len(parts) > 4 and parts[4].strip() else 0
     obj = HitObject(x=x, y=y, time=time, type=otype, hitsound=hitsound)
     rest = parts[5:]
     if otype & SLIDER:
@@ -307,20 +166,21 @@ def _parse_hit_object(line: str, path: str, version: int) -> HitObject:
         for tok in tokens[1:]:
             px, sep, py = tok.partition(":")
             if sep:
-                obj.curve_points.append((_float(px, "a slider point", path), _float(py, "a slider point", path)))
-        obj.slides = _int(rest[1], "a slider", path) if len(rest) > 1 and rest[1].strip() else 1
-        obj.length = _float(rest[2], "a slider", path) if len(rest) > 2 and rest[2].strip() else None
+                obj.curve_points.append(
+                    (parse_float(px, "a slider point", path), parse_float(py, "a slider point", path)))
+        obj.slides = parse_int(rest[1], "a slider", path) if len(rest) > 1 and rest[1].strip() else 1
+        obj.length = parse_float(rest[2], "a slider", path) if len(rest) > 2 and rest[2].strip() else None
         obj.edge_sounds = rest[3].strip() if len(rest) > 3 else None
         obj.edge_sets = rest[4].strip() if len(rest) > 4 else None
         obj.hit_sample = rest[5].strip() if len(rest) > 5 else None
     elif otype & SPINNER:
         if rest and rest[0].strip():
-            obj.end_time = _float(rest[0], "a spinner", path)
+            obj.end_time = parse_float(rest[0], "a spinner", path)
         obj.hit_sample = rest[1].strip() if len(rest) > 1 else None
     elif otype & HOLD:
         if rest:
             end, _, sample = rest[0].partition(":")
-            obj.end_time = _float(end, "a hold note", path) if end.strip() else None
+            obj.end_time = parse_float(end, "a hold note", path) if end.strip() else None
             obj.hit_sample = sample.strip() if sample else None
     else:
         obj.hit_sample = rest[0].strip() if rest else None
@@ -430,8 +290,6 @@ def beatmap_to_mania(bm: Beatmap, *, audio_dir: Path | None = None, archive: Pat
 
 
 def _checked_keys(keys: int, path: str) -> int:
-    from beatforge.constants import MAX_KEYS, MIN_KEYS
-
     if not MIN_KEYS <= keys <= MAX_KEYS:
         raise ChartError(f"{path}: unsupported key count {keys} (CircleSize; beatforge handles {MIN_KEYS}-{MAX_KEYS})")
     return keys
@@ -450,8 +308,6 @@ def beatmap_meta(bm: Beatmap, *, audio_dir: Path | None = None, archive: Path | 
     audio: tuple[AudioSource, ...] = ()
     name = bm.audio_filename
     if name and archive is not None:
-        from beatforge.formats.archive import find_member
-
         member = find_member(archive, name)
         audio = (AudioSource(archive, member or name),)
     elif name and audio_dir is not None:

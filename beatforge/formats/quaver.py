@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from beatforge.archive import find_member, member_names, read_member
 from beatforge.charts.chart import AudioSource, ChartMeta, ManiaChart, TimingPoint
 from beatforge.errors import ChartError
 from beatforge.fileio import decode_text, read_bounded
-from beatforge.formats.archive import find_member, member_names, read_member
+from beatforge.formats.osu import _find_case_insensitive
 
 MAX_QUA_BYTES = 64 << 20
 _MODE_RE = re.compile(r"^Keys(\d+)$")
@@ -158,8 +159,6 @@ def read_qua(path: str | Path) -> ManiaChart:
     data = read_bounded(p, max_bytes=MAX_QUA_BYTES, what="a .qua file")
 
     def lookup(name: str) -> AudioSource:
-        from beatforge.formats.osu import _find_case_insensitive
-
         return AudioSource(_find_case_insensitive(p.parent, name))
 
     return parse_qua(data, path=str(p), audio_lookup=lookup, song_key=str(p.parent))

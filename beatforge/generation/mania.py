@@ -20,6 +20,7 @@ of patterns, chords and long notes.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,15 +28,18 @@ import numpy as np
 
 from beatforge.audio import audio_duration, load_audio, log_mel
 from beatforge.charts.chart import ManiaChart, TimingPoint
-from beatforge.constants import LN_RATIO_OF_MAP_TYPE, MAX_AUDIO_SECONDS, MIN_AUDIO_SECONDS
+from beatforge.constants import FRAME_MS, LN_RATIO_OF_MAP_TYPE, MAX_AUDIO_SECONDS, MIN_AUDIO_SECONDS
 from beatforge.errors import BeatforgeError
 from beatforge.generation.learned.chart_diffusion import ManiaModel, load_mania_model, sample_charts
+from beatforge.generation.learned.note_selector import load_selector, select_notes
 from beatforge.generation.learned.onset_network import (
     DENSITY_GRID,
     activation_at,
     load_default_rhythm,
     onset_activation,
 )
+from beatforge.generation.learned.pretrained_audio import FRAME_MS as ACT_FRAME_MS
+from beatforge.generation.learned.pretrained_audio import song_activations
 from beatforge.generation.output import chart_meta
 from beatforge.generation.request import ManiaRequest
 from beatforge.generation.rules.beat_grid import (
@@ -47,27 +51,32 @@ from beatforge.generation.rules.beat_grid import (
     min_sep_frames,
     on_lines,
 )
+from beatforge.generation.rules.candidates import candidates
 from beatforge.generation.rules.columns import PatternBias, assign_notes, typical_chord_ratio
 from beatforge.generation.rules.peaks import peak_candidates, pick_onsets
 from beatforge.generation.rules.playability import make_playable
 from beatforge.generation.rules.star_rating_fit import fit_density
-from beatforge.generation.rules.timing import snap_chart, song_timing
+from beatforge.generation.rules.timing import beat_aligned_timing, snap_chart, song_timing
 from beatforge.generation.song import Song, resolve_song
+from beatforge.models.note_selector import NoteSelectorNet
 from beatforge.models.onset_net import OnsetNet
 
 
 @dataclass
 class ManiaModels:
-    """The two networks a mania job runs. Load them once where many jobs follow (the page, benchmarks)."""
+    """The networks a mania job runs. Load them once where many jobs follow (the page, benchmarks)."""
 
     chart: ManiaModel
     rhythm: OnsetNet
+    selector: NoteSelectorNet | None = None
 
     @classmethod
     def load(cls, request: ManiaRequest | None = None) -> ManiaModels:
-        """The request's model files (default: the shipped ``models/mania`` and ``models/rhythm``)."""
+        """The request's model files (default: the shipped ``models/mania``, ``models/rhythm`` and, for
+        ``rhythm="selector"``, ``models/selector``)."""
         request = request or ManiaRequest()
-        return cls(load_mania_model(request.model), load_default_rhythm(request.rhythm_model))
+        selector = load_selector(request.selector_model) if request.rhythm == "selector" else None
+        return cls(load_mania_model(request.model), load_default_rhythm(request.rhythm_model), selector)
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,8 @@ class ChartRecipe:
     ln_ratio: float | None
     min_jack_ms: float
     snap: bool
+    # note times other than the rhythm network's (rhythm="selector" or "diffusion"): n -> n sorted times
+    pick_times: Callable[[int], np.ndarray] | None = None
 
     @property
     def beat(self) -> float:
@@ -92,9 +103,11 @@ class ChartRecipe:
 
     def note_times(self, density: float) -> np.ndarray:
         """The chart's distinct note times at ``density`` onsets per second."""
+        n = int(round(density * self.span_s))
+        if self.pick_times is not None:
+            return self.pick_times(n)
         act = activation_at(self.acts, density)
         div = finest_division(density, self.beat)
-        n = int(round(density * self.span_s))
         plan = grid_plan(density, self.beat) if self.on_grid else None
         end_ms = self.audio_ms - 1.0
         if plan is not None:
@@ -137,11 +150,47 @@ def _checked_duration(song: Song) -> tuple[float, Path]:
     return duration, path
 
 
+def diffusion_activation(frames: list[np.ndarray], keys: int, audio_ms: float) -> tuple[np.ndarray, np.ndarray]:
+    """The latent diffusion model's own rhythm (Mug Diffusion's design, ``--rhythm diffusion``): for every chart
+    frame, the time of its most likely note start and that probability, averaged over the sampled charts."""
+    starts = np.stack([1.0 / (1.0 + np.exp(-f[:keys])) for f in frames])  # (B, K, W) start probabilities
+    offsets = np.stack([np.clip(f[keys:2 * keys], 0.0, 1.0) for f in frames])
+    best = starts.mean(0).argmax(axis=0)
+    w = np.arange(starts.shape[2])
+    prob = starts.mean(0)[best, w]
+    times = (w + offsets.mean(0)[best, w]) * FRAME_MS
+    keep = times < audio_ms
+    return times[keep], prob[keep]
+
+
 def _strong_span_s(acts: np.ndarray, audio_ms: float, duration: float) -> float:
     """Seconds from the first to the last strong onset (at least a third of the highest peak, densest row)."""
     t_dense, h_dense = peak_candidates(acts[-1], start_ms=0.0, end_ms=audio_ms)
     strong = t_dense[h_dense >= 0.3 * (h_dense.max() if len(h_dense) else 1.0)]
     return max((strong.max() - strong.min()) / 1000.0, 1.0) if len(strong) >= 2 else duration
+
+
+def _rhythm_source(request: ManiaRequest, song: Song, y: np.ndarray, acts: np.ndarray, frames: list[np.ndarray],
+                   models: ManiaModels, audio_ms: float, span_s: float
+                   ) -> tuple[list[TimingPoint], Callable[[int], np.ndarray] | None]:
+    """The charts' timing, and where their note times come from (None: the rhythm network and the beat-grid
+    rules; else a function n -> the n note times)."""
+    given = {"bpm": request.bpm, "offset": request.offset, "timing_from": request.timing_from}
+    if request.rhythm == "selector":
+        front = song_activations(list(song.sources))
+        if request.bpm is None and request.timing_from is None:
+            timing = beat_aligned_timing(y, front.beat, ACT_FRAME_MS)
+        else:
+            timing = song_timing(y, acts, audio_ms, **given)
+        cands = candidates(front, y, timing, audio_ms)
+        selector = models.selector or load_selector(request.selector_model)
+        span_beats = span_s * 1000.0 / timing[0].beat_length
+        return timing, lambda n: select_notes(selector, cands, n, span_beats)
+    timing = song_timing(y, acts, audio_ms, **given)
+    if request.rhythm == "diffusion":
+        times, prob = diffusion_activation(frames, request.keys, audio_ms)
+        return timing, lambda n: np.sort(times[np.argsort(-prob, kind="stable")[: max(int(n), 0)]])
+    return timing, None
 
 
 def generate_mania(song: str | Path | Song, request: ManiaRequest | None = None, *,
@@ -184,13 +233,14 @@ def generate_mania(song: str | Path | Song, request: ManiaRequest | None = None,
                               progress=(lambda i, n: bar.update(1)) if bar else None)
     acts = onset_activation(models.rhythm, mel, DENSITY_GRID)
     audio_ms = duration * 1000.0
-    timing = song_timing(y, acts, audio_ms, bpm=request.bpm, offset=request.offset, timing_from=request.timing_from)
+    span_s = _strong_span_s(acts, audio_ms, duration)
+    timing, pick_times = _rhythm_source(request, song, y, acts, frames, models, audio_ms, span_s)
     recipe = ChartRecipe(
-        acts=acts, timing=timing, audio_ms=audio_ms, span_s=_strong_span_s(acts, audio_ms, duration),
+        acts=acts, timing=timing, audio_ms=audio_ms, span_s=span_s,
         on_grid=request.snap and grid_fits(acts, timing, audio_ms), keys=keys,
         bias=PatternBias.from_patterns(request.patterns, keys),
         ln_ratio=request.ln_ratio if request.ln_ratio is not None else LN_RATIO_OF_MAP_TYPE.get(request.map_type or ""),
-        min_jack_ms=request.min_jack_ms, snap=request.snap)
+        min_jack_ms=request.min_jack_ms, snap=request.snap, pick_times=pick_times)
     out = []
     for i, (fr, prompt) in enumerate(zip(frames, prompts)):
         chords = typical_chord_ratio(prompt["sr"], keys)

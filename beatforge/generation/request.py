@@ -26,6 +26,7 @@ from beatforge.constants import (
     MIN_KEYS,
     MSD_RANGE,
     PATTERN_WAYS,
+    RHYTHM_SOURCES,
     SKILLSETS,
     STAR_RATING_RANGE,
     STYLES,
@@ -59,7 +60,10 @@ class ManiaRequest:
         fit_star_rating: search the note density for the requested star rating (else: the rhythm model's density
             for it).
         title, artist: the charts' metadata (default: from the file name or song.ini).
-        model, rhythm_model: model files or directories (default: the shipped models).
+        model, rhythm_model, selector_model: model files or directories (default: the shipped models).
+        rhythm: where note times come from (``--rhythm``): ``network`` (the rhythm network and the beat-grid
+            rules), ``selector`` (the note selector over pretrained onset and beat activations) or ``diffusion``
+            (the latent diffusion model's own notes, Mug Diffusion's design).
     """
 
     keys: int = 4
@@ -83,6 +87,8 @@ class ManiaRequest:
     artist: str | None = None
     model: Path | None = None
     rhythm_model: Path | None = None
+    selector_model: Path | None = None
+    rhythm: str = "network"
 
     def __post_init__(self) -> None:
         stars = self.star_ratings
@@ -133,6 +139,8 @@ class ManiaRequest:
             raise BeatforgeError(f"--bpm {self.bpm:g}: must be between {BPM_RANGE[0]:g} and {BPM_RANGE[1]:g}")
         if self.offset is not None and self.bpm is None and self.timing_from is None:
             raise BeatforgeError("--offset needs --bpm")
+        if self.rhythm not in RHYTHM_SOURCES:
+            raise BeatforgeError(f"--rhythm {self.rhythm}: must be one of {', '.join(RHYTHM_SOURCES)}")
         if self.offset is not None and not math.isfinite(self.offset):
             raise BeatforgeError(f"--offset {self.offset}: must be a number of milliseconds")
 
@@ -162,10 +170,12 @@ class ManiaRequest:
 
 @dataclass(frozen=True)
 class RemapRequest:
-    """An osu!standard remap job: the beatmap's rhythm, new positions from the DiT.
+    """An osu!standard remap job: the beatmap's rhythm, new positions from the DiT
+    (:func:`beatforge.generation.remap.remap_standard`).
 
     Attributes:
-        model: a DiT checkpoint directory (``model.safetensors`` + ``model.json``; default: the shipped model).
+        model: a DiT checkpoint directory (``model.safetensors`` + ``model.json``, ``--ckpt``; default: the
+            shipped ``models/standard``).
         style_id: osu! BeatmapID of a training map whose style to use (``beatforge styles``), or None.
         guidance: classifier-free guidance scale towards the style (``--cfg-scale``; 1 = none).
         steps: sampler steps (``--steps``; sample.py's ``--num-sampling-steps``).
@@ -185,6 +195,10 @@ class RemapRequest:
     def __post_init__(self) -> None:
         if self.style_id is not None:
             object.__setattr__(self, "style_id", str(self.style_id))
+        for name in ("model", "beatmap_idx"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Path):
+                object.__setattr__(self, name, Path(value))
         if not 1 <= self.steps <= MAX_STEPS:
             raise BeatforgeError(f"--steps {self.steps}: must be 1-{MAX_STEPS}")
         if not _within(self.guidance, GUIDANCE_RANGE):

@@ -8,8 +8,10 @@ beatmap; one extra row is the null label for classifier-free guidance) through a
 
 Differences from osu-diffusion, and why:
 
-* the output is the noise only (2 channels): beatforge samples with DDIM / DPM-Solver++ from diffusers, which do
+* the output is the noise only (2 channels): beatforge samples with DPM-Solver++ from diffusers, which does
   not use a learned variance, so 20-50 steps suffice (osu-diffusion: learned variance, 250-1000 ancestral steps);
+  sampling and classifier-free guidance are the shared ones of :mod:`beatforge.diffusion.sampling` (one pass at
+  guidance scale 1, where osu-diffusion always doubles the batch);
 * attention is banded (each token sees +-``window`` tokens) through a mask built in one vectorised expression,
   not a Python loop, and a whole map is one sequence at sampling time, as there;
 * sizes S/B/L/XL are osu-diffusion's; ``DiT-XS`` (6 x 256, ~5 M parameters) is the shipped model's size, which
@@ -190,17 +192,6 @@ class DiT(nn.Module):
             h = blk(h, c, mask, banded)
         shift, scale = self.final_ada(c).chunk(2, dim=1)
         return self.out(_modulate(self.final_norm(h), shift, scale)).transpose(1, 2)
-
-    def forward_with_cfg(self, x, t, times, dist, kinds, labels, cfg_scale: float, window: int | None = None):
-        """Classifier-free guidance. At ``cfg_scale`` 1 this is the conditional model alone (one pass, where
-        osu-diffusion always doubles the batch)."""
-        if cfg_scale == 1.0:
-            return self(x, t, times, dist, kinds, labels, window)
-        null = torch.full_like(labels, self.null_label)
-        both = self(torch.cat([x, x]), torch.cat([t, t]), torch.cat([times, times]), torch.cat([dist, dist]),
-                    torch.cat([kinds, kinds]), torch.cat([labels, null]), window)
-        cond, uncond = both.chunk(2)
-        return uncond + cfg_scale * (cond - uncond)
 
     def drop_labels(self, labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Training-time label dropout to the null style (for classifier-free guidance)."""

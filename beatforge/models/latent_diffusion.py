@@ -10,15 +10,16 @@ import torch
 from torch import nn
 
 from beatforge.config import Config, from_dict, latent_stride
-from beatforge.diffusion.schedule import NoiseSchedule
+from beatforge.constants import MEL_HOPS_PER_FRAME
+from beatforge.diffusion.sampling import sample
+from beatforge.diffusion.schedule import NoiseSchedule, Schedule
 from beatforge.features import FeatureTable
+from beatforge.models.denoiser import ManiaDenoiser
+from beatforge.models.vae import ChartVAE
 
 
 def build_networks(cfg: Config, features: FeatureTable):
     """(vae, denoiser) for a config; used by training and by generation alike."""
-    from beatforge.models.denoiser import ManiaDenoiser
-    from beatforge.models.vae import ChartVAE
-
     p = cfg.model.params
     vae = ChartVAE(p.first_stage_config)
     denoiser = ManiaDenoiser(
@@ -77,24 +78,24 @@ class LatentDiffusion(nn.Module):
         sampler: str = "dpm++",
         progress=None,
     ) -> torch.Tensor:
-        """Latents for B examples of audio ``mel`` (B, 128, 64 L) and prompts ``tokens`` (B, F)."""
-        from beatforge.diffusion.sampling import sample
-
-        b, length = mel.shape[0], mel.shape[-1] // (8 * self.stride)
+        """Latents for B examples of audio ``mel`` (B, 128, 64 L) and prompts ``tokens`` (B, F), sampled with the
+        model's own schedule (its config's) through :func:`beatforge.diffusion.sampling.sample`; the null prompt
+        for guidance is :meth:`null_prompt`."""
+        b, length = mel.shape[0], mel.shape[-1] // (MEL_HOPS_PER_FRAME * self.stride)
         audio = self.denoiser.encode_audio(mel)
         gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
         shape = (b, self.cfg.model.params.unet_config.in_channels, length)
         return sample(
-            self.denoiser,
+            lambda z, t, cond: self.denoiser(z, t, *cond),
             shape,
-            tokens,
-            self.null_prompt(tokens),
-            audio,
-            self.cfg.model.params,
+            Schedule.from_params(self.cfg.model.params),
+            (tokens, audio),
+            (self.null_prompt(tokens), audio),
             steps=steps,
-            cfg_scale=cfg_scale,
+            guidance=cfg_scale,
             sampler=sampler,
             generator=gen,
+            device=tokens.device,
             progress=progress,
         )
 

@@ -6,7 +6,8 @@ audio most closely, and a small dilated convolution network over the log-mel lea
 outputs one note-onset logit per 11.6 ms frame, conditioned on how many onsets per second the chart should have (a
 Beginner chart keeps the strongest beats of the song, an Expert chart nearly every onset). Generation picks the
 N strongest peaks of its output (N from the requested star rating) and lets the diffusion model choose columns,
-chords and long notes at those times (``beatforge.generation.rhythm``).
+chords and long notes at those times (``beatforge.generation.learned.onset_network`` runs this network,
+``beatforge.generation.rules.beat_grid`` picks the times).
 
 Input normalisation is per song (each mel band minus its mean over time, divided by one global spread), so loud and
 quiet masters look alike; positive spectral flux is fed beside the mel because onsets are rises in energy.

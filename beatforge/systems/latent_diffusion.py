@@ -15,6 +15,8 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
+from beatforge.charts import mania_tensor
+from beatforge.evaluation.matching import rhythm_f1
 from beatforge.models.latent_diffusion import LatentDiffusion, build_networks
 
 
@@ -84,14 +86,12 @@ class LatentDiffusionSystem(LatentDiffusion, L.LightningModule):
     @torch.no_grad()
     def _log_generation(self, batch: dict) -> None:
         """Generate the first validation example's chart from its audio and prompt; log its rhythm F1."""
-        from beatforge.charts.mania_tensor import decode
-        from beatforge.evaluation.matching import rhythm_f1
-
         steps = self.trainer.datamodule.cfg.lightning.generate_steps
         z = self.sample_latents(batch["mel"][:1], batch["tokens"][:1], steps=steps, cfg_scale=1.0, seed=0)
         keys = int(batch["keys"][0])
-        pred = decode(self.decode_latent(z, batch["keys"][:1])[0].float().cpu(), keys=keys, from_logits=True)
-        ref = decode(batch["x"][0].float().cpu(), keys=keys)
+        logits = self.decode_latent(z, batch["keys"][:1])[0].float().cpu()
+        pred = mania_tensor.decode(logits, keys=keys, from_logits=True)
+        ref = mania_tensor.decode(batch["x"][0].float().cpu(), keys=keys)
         f1 = rhythm_f1(pred, ref, tol_ms=50.0)["f1"]
         self.log("val/rhythm_f1_50ms", float(f1), batch_size=1, sync_dist=False, rank_zero_only=True)
 

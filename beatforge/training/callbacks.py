@@ -10,6 +10,8 @@ import lightning as L
 import numpy as np
 import torch
 
+from beatforge.fileio import atomic_path
+
 
 class RNGState(L.Callback):
     """Saves and restores the Python, numpy and torch random states with every checkpoint.
@@ -70,12 +72,10 @@ def read_metrics(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
 
 def write_loss_curve(run_dir: Path) -> Path | None:
     """Plot training and validation loss against steps (log scale) into ``loss_curve.png``."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib costs ~0.5 s of import; only the loss plot needs it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from beatforge.fileio import atomic_path
 
     series = read_metrics(run_dir)
     if not series:

@@ -17,11 +17,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
-from beatforge.constants import RHYTHM_MEL_HOPS_PER_STEP as MEL_HOPS_PER_STEP
+from beatforge.charts.chart import ManiaChart
 from beatforge.constants import MEL_HOP_MS as MEL_MS
+from beatforge.constants import RHYTHM_MEL_HOPS_PER_STEP as MEL_HOPS_PER_STEP
 from beatforge.constants import RHYTHM_STEP_MS as STEP_MS
+from beatforge.data.build import load_notes, read_index
 from beatforge.errors import BeatforgeError
+from beatforge.evaluation.matching import onset_times
 from beatforge.models.onset_net import OnsetNet, OnsetNetConfig
 
 
@@ -46,10 +50,6 @@ class RhythmItem:
 def load_rhythm_items(datasets: list[str | Path], *, exclude_songs: set[str] = frozenset(),
                       only_songs: set[str] | None = None, min_notes: int = 20) -> list[RhythmItem]:
     """Every mania chart with audio in the datasets (both splits: callers choose songs themselves)."""
-    from beatforge.charts.chart import ManiaChart
-    from beatforge.data.build import load_notes, read_index
-    from beatforge.evaluation.matching import onset_times
-
     items: list[RhythmItem] = []
     mels: dict[str, np.ndarray] = {}
     for ds in datasets:
@@ -112,8 +112,6 @@ def train_rhythm(items: list[RhythmItem], *, steps: int = 1200, batch_size: int 
     losses: list[float] = []
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=steps, desc="rhythm model", unit="step")
     net.train()
     t_start = time.perf_counter()

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from beatforge.config import Config, ConfigError, load_config, to_dict, to_yaml
 from beatforge.errors import BeatforgeError
+from beatforge.features import FeatureTable
 from beatforge.fileio import atomic_write_text
 
 
@@ -162,6 +163,7 @@ def _strategy(args: argparse.Namespace, accelerator: str, devices: object):
         return args.strategy
     if n * args.num_nodes <= 1:
         return "auto"
+    # lazy: lightning (~2 s) stays out of the CLI's start-up (the CLI imports this module for its parser)
     from lightning.pytorch.strategies import DDPStrategy
 
     backend = args.dist_backend or ("gloo" if accelerator == "cpu" or os.name == "nt" else "nccl")
@@ -170,7 +172,7 @@ def _strategy(args: argparse.Namespace, accelerator: str, devices: object):
 
 def build_system(plan: Plan, args: argparse.Namespace, n_devices: int):
     """The LightningModule for the plan, with weights loaded for fine-tuning or a first stage for diffusion."""
-    from beatforge.features import FeatureTable
+    # lazy: checkpoints and the systems import torch (~1 s): kept out of the CLI's start-up (it builds its parser here)
     from beatforge.checkpoints import ModelFileError, load_model_file, load_weights
 
     cfg = plan.cfg
@@ -224,6 +226,7 @@ def build_system(plan: Plan, args: argparse.Namespace, n_devices: int):
 
 
 def _check_kind(mf, cfg: Config, path) -> None:
+    # lazy: checkpoints imports torch (~1 s): kept out of the CLI's start-up
     from beatforge.checkpoints import ModelFileError
 
     if mf.kind != cfg.model.kind:
@@ -231,6 +234,7 @@ def _check_kind(mf, cfg: Config, path) -> None:
 
 
 def _check_features(mf, features, path) -> None:
+    # lazy: checkpoints imports torch (~1 s): kept out of the CLI's start-up
     from beatforge.checkpoints import ModelFileError
 
     theirs = mf.meta.get("feature_table")
@@ -248,6 +252,7 @@ def _check_features(mf, features, path) -> None:
 
 
 def _check_keys(mf, cfg: Config, path) -> None:
+    # lazy: checkpoints imports torch (~1 s): kept out of the CLI's start-up
     from beatforge.checkpoints import ModelFileError
 
     trained = mf.meta.get("keys")
@@ -262,6 +267,7 @@ def _check_keys(mf, cfg: Config, path) -> None:
 
 def export_model(system, cfg: Config, run_dir: Path, datamodule=None) -> Path:
     """Write the run's shareable model directory: ``<run>/model/model.{safetensors,yaml,ckpt}``."""
+    # lazy: checkpoints imports torch (~1 s): kept out of the CLI's start-up
     from beatforge.checkpoints import ModelFile, save_model_dir
 
     meta = {"step": int(system.global_step), "run": run_dir.name}
@@ -281,6 +287,7 @@ def export_model(system, cfg: Config, run_dir: Path, datamodule=None) -> Path:
 
 def run_training(args: argparse.Namespace, overrides: list[str]) -> Path:
     """Plan, build and fit; returns the run directory."""
+    # lazy: lightning and torch (~2 s) stay out of the CLI's start-up (the CLI imports this module for its parser)
     import lightning as L
     import torch
 
@@ -309,6 +316,7 @@ def run_training(args: argparse.Namespace, overrides: list[str]) -> Path:
 
 
 def _fit(plan: Plan, args: argparse.Namespace, run_dir: Path, accelerator, devices, n_devices: int, rank0: bool):
+    # lazy: lightning and torch (~2 s) stay out of the CLI's start-up (the CLI imports this module for its parser)
     import lightning as L
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
@@ -328,8 +336,7 @@ def _fit(plan: Plan, args: argparse.Namespace, run_dir: Path, accelerator, devic
         (run_dir / "configs").mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "configs" / f"{_now()}-project.yaml", to_yaml(cfg))
 
-    from beatforge.data.mania_dataset import ManiaDataModule
-    from beatforge.features import FeatureTable
+    from beatforge.data.mania_dataset import ManiaDataModule  # lazy: imports lightning and torch
 
     system, todo = build_system(plan, args, n_devices)
     features = FeatureTable.from_yaml(cfg.model.params.cond_stage_config.path_to_yaml)

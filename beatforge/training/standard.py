@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import io
 import json
 import os
 import time
@@ -27,8 +28,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from safetensors.torch import load_file
+from safetensors.torch import save as save_safetensors
 
+from beatforge.data.build import load_notes, read_index
+from beatforge.data.standard_dataset import StandardMap, StandardWindows
 from beatforge.errors import BeatforgeError
+from beatforge.fileio import atomic_write_bytes, atomic_write_text
 from beatforge.models.dit import DIT_FORMAT, DiT, dit_config
 
 
@@ -76,9 +83,6 @@ def load_standard_maps(data_path: Path, data_start: int = 0, data_end: int | Non
     """(maps, beatmap index, names) of a standard dataset: labels are positions in the dataset's map order; the
     index maps osu! BeatmapID (or, without one, the dataset's record id) to that label, and names the same keys to
     "Artist - Title (Mapper) [Difficulty]"."""
-    from beatforge.data.build import load_notes, read_index
-    from beatforge.data.standard_dataset import StandardMap
-
     if not (data_path / "index.jsonl").is_file():
         raise BeatforgeError(f"--data-path {data_path}: not a beatforge dataset (build one with "
                              "'beatforge dataset build --mode standard --songs ... --out DIR')")
@@ -109,22 +113,16 @@ def _results_dir(root: Path, model: str) -> Path:
 
 def save_checkpoint(out: Path, model: DiT, ema: DiT, opt, step: int, epoch: int, extra: dict,
                     index: dict | None = None, names: dict | None = None) -> Path:
-    from safetensors.torch import save
-
-    from beatforge.fileio import atomic_write_bytes, atomic_write_text
-
     d = out / "checkpoints" / f"{step:07d}"
     d.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(d / "model.safetensors", save({k: v.detach().cpu().contiguous()
-                                                       for k, v in ema.state_dict().items()}))
+    atomic_write_bytes(d / "model.safetensors", save_safetensors({k: v.detach().cpu().contiguous()
+                                                                   for k, v in ema.state_dict().items()}))
     atomic_write_text(d / "model.json", json.dumps({"format": DIT_FORMAT, "config": model.cfg.to_dict(),
                                                      "step": step, "epoch": epoch, **extra}, indent=1))
     if index is not None:  # the styles travel with the checkpoint (sample.py finds them there)
         atomic_write_text(d / "beatmap_idx.json", json.dumps(index))
         names = names or {}
         atomic_write_text(d / "styles.json", json.dumps({k: names.get(k, "") for k in index}, ensure_ascii=False))
-    import io
-
     buf = io.BytesIO()
     torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step,
                 "epoch": epoch, "config": model.cfg.to_dict()}, buf)
@@ -138,8 +136,6 @@ def load_state(path: Path) -> dict:
     starts fresh, and the step comes from model.json."""
     p = path / "state.pt" if path.is_dir() else path
     if not p.is_file() and path.is_dir() and (path / "model.safetensors").is_file() and (path / "model.json").is_file():
-        from safetensors.torch import load_file
-
         meta = json.loads((path / "model.json").read_text(encoding="utf-8"))
         weights = {k: v.float() for k, v in load_file(str(path / "model.safetensors")).items()}
         return {"model": weights, "ema": weights, "opt": None, "step": int(meta.get("step", 0)),
@@ -159,8 +155,6 @@ def main(argv: list[str] | None = None) -> int:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     if world > 1:
-        import torch.distributed as dist
-
         backend = args.dist if torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend)
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
@@ -169,9 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     seed = args.global_seed * world + rank
     torch.manual_seed(seed)
 
+    # lazy: diffusers costs ~1 s of import; only the training loop needs its scheduler
     from diffusers import DDPMScheduler
-
-    from beatforge.data.standard_dataset import StandardWindows
 
     maps, index, names = load_standard_maps(args.data_path, args.data_start, args.data_end, args.exclude)
     if not maps:
@@ -228,8 +221,6 @@ def main(argv: list[str] | None = None) -> int:
     extra = {"num_classes": num_classes, "model": args.model, "seq_len": args.seq_len,
              "noise_schedule": args.noise_schedule}
     if out:
-        from beatforge.fileio import atomic_write_text
-
         atomic_write_text(out / "beatmap_idx.json", json.dumps(index, indent=0))
     losses, t0 = [], time.perf_counter()
     done = False

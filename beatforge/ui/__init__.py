@@ -9,6 +9,7 @@ from __future__ import annotations
 
 def build_app():
     """The page as a ``gr.Blocks`` (see :func:`beatforge.ui.app.build_app`)."""
+    # lazy: the page (and `beatforge ui --help`) starts without loading what only this action runs
     from beatforge.ui.app import build_app as _build
 
     return _build()
@@ -16,6 +17,7 @@ def build_app():
 
 def launch(host: str = "127.0.0.1", port: int = 7860) -> None:
     """Serve the page until interrupted (see :func:`beatforge.ui.app.launch`)."""
+    # lazy: the page (and `beatforge ui --help`) starts without loading what only this action runs
     from beatforge.ui.app import launch as _launch
 
     _launch(host, port)

@@ -6,7 +6,7 @@ Four tabs, each a thin layer over a function the CLI also uses, so the page and 
 - **Generate**: :func:`beatforge.generation.mania.generate_mania` + ``write_set`` (previews and the .osz);
 - **Chart to prompt**: :func:`beatforge.analysis.report.analyze` on an uploaded chart, its figures written into
   the Generate tab's controls;
-- **Remap osu!standard**: :func:`beatforge.generation.standard.remap_standard`;
+- **Remap osu!standard**: :func:`beatforge.generation.remap.remap_standard`;
 - **Evaluate**: ``beatforge.evaluation.report.evaluate`` (metrics, plots and an HTML report).
 
 Every handler runs inside :func:`user_errors`: a :class:`~beatforge.errors.BeatforgeError` becomes a ``gr.Error``
@@ -44,7 +44,7 @@ from beatforge.constants import (
 )
 from beatforge.errors import BeatforgeError
 from beatforge.formats.loader import CHART_SUFFIXES
-from beatforge.generation.request import ManiaRequest
+from beatforge.generation.request import ManiaRequest, RemapRequest
 from beatforge.generation.song import resolve_song
 
 log = logging.getLogger("beatforge.ui")
@@ -53,6 +53,7 @@ PATTERN_CHOICES = ("none", *PATTERN_WAYS)
 MAP_TYPE_CHOICES = ("any", *MAP_TYPES)
 MANIA_STYLES = ("any", *STYLES)  # Mug Diffusion's style: the rank status to imitate
 DEFAULTS = ManiaRequest()  # the controls start at the request's defaults
+REMAP_DEFAULTS = RemapRequest()  # the Remap tab's, likewise
 TIMING_DETECT = "detect from the audio"
 TIMING_GIVEN = "BPM / offset"
 NO_STYLE = "none (no style)"
@@ -133,7 +134,7 @@ def model_keys() -> list[int]:
 
 def standard_styles() -> list[tuple[str, str]]:
     """(label, style id) choices of the shipped osu!standard model; only "no style" when it is absent."""
-    from beatforge.generation.standard import DEFAULT_STANDARD_MODEL, list_styles
+    from beatforge.checkpoints import DEFAULT_STANDARD_MODEL, list_styles  # lazy: torch costs seconds of start-up
 
     choices = [(NO_STYLE, "")]
     try:
@@ -229,6 +230,7 @@ def chart_prompt(path: str | Path, version: str | None = None) -> tuple[Any, dic
     (keys, star rating, overall and skillset MSDs, LN ratio, map type, dominant patterns as "more", BPM/offset),
     and the difficulty names the file holds (an .osz or StepMania file holds several). Values are clipped into
     the ranges generation accepts. Without ``version`` the hardest chart is taken."""
+    # lazy: the page (and `beatforge ui --help`) starts without loading what only this action runs
     from beatforge.analysis.report import analyze
     from beatforge.formats.loader import load_charts
 
@@ -261,21 +263,25 @@ def chart_prompt(path: str | Path, version: str | None = None) -> tuple[Any, dic
 
 
 # ====================================================================================== remap
-def remap_file(path: str | Path | None, style: str | None, cfg_scale: float, steps: int, seed: int,
-               out_dir: Path) -> Path:
-    """New hit-object positions for an osu!standard .osu (``beatforge remap`` with the shipped model)."""
+def remap_request(style: str | None, guidance: float, steps: int, seed: int | None) -> RemapRequest:
+    """The Remap tab's controls as a :class:`RemapRequest` (the shipped model; "no style" is the empty choice),
+    as ``beatforge remap`` maps its flags; range checks are the request's."""
+    return RemapRequest(style_id=style or None, guidance=float(guidance), steps=int(steps),
+                        seed=int(seed or REMAP_DEFAULTS.seed))
+
+
+def remap_file(path: str | Path | None, request: RemapRequest, out_dir: Path) -> Path:
+    """New hit-object positions for an osu!standard .osu (``beatforge remap``)."""
+    # lazy: torch and the DiT cost seconds of page start-up
     from beatforge.fileio import atomic_write_text
     from beatforge.formats.osu import write_osu
-    from beatforge.generation.standard import DEFAULT_STANDARD_MODEL, remap_standard
+    from beatforge.generation.remap import remap_standard
 
     if not path:
         raise BeatforgeError("upload an osu!standard .osu first")
     if Path(path).suffix.lower() != ".osu":
         raise BeatforgeError(f"{Path(path).name}: remapping takes an .osu file")
-    if not 1 <= int(steps) <= 1000:
-        raise BeatforgeError(f"steps {steps}: must be 1-1000")
-    bm = remap_standard(path, ckpt=DEFAULT_STANDARD_MODEL, style_id=style or None, cfg_scale=float(cfg_scale),
-                        steps=int(steps), seed=int(seed or 0))
+    bm = remap_standard(path, request)
     out = out_dir / f"{Path(path).stem} (beatforge remap).osu"
     atomic_write_text(out, write_osu(bm))
     return out
@@ -307,6 +313,7 @@ def run_evaluation(generated: Sequence[str | Path] | None, reference: Sequence[s
     if not generated or not reference:
         raise BeatforgeError("upload generated charts and reference charts")
     try:
+        # lazy: the page (and `beatforge ui --help`) starts without loading what only this action runs
         from beatforge.evaluation.report import evaluate
     except ImportError:
         raise BeatforgeError("evaluation is not available in this beatforge (no beatforge.evaluation.report)") from None
@@ -446,6 +453,7 @@ def _prompt_tab(controls: dict[str, Any], panels: dict[str, Any]) -> None:
         if not path:
             return {report_md: "", version: gr.Dropdown(choices=[], value=None)}
         with user_errors("Chart to prompt", [path]):
+            # lazy: the page (and `beatforge ui --help`) starts without loading what only this action runs
             from beatforge.analysis.report import format_report
 
             report, values, names = chart_prompt(path, chosen)
@@ -472,18 +480,20 @@ def _remap_tab() -> None:
             choices = standard_styles()
             style = gr.Dropdown(choices, value="", label="Style", elem_id="remap_style")
             with gr.Row():
-                cfg = gr.Slider(0, 10, value=1.0, step=0.1, label="CFG scale", elem_id="remap_cfg")
-                steps = gr.Slider(1, 200, value=50, step=1, label="Steps", elem_id="remap_steps")
-                seed = gr.Number(0, label="Seed", precision=0, elem_id="remap_seed")
+                cfg = gr.Slider(0, 10, value=REMAP_DEFAULTS.guidance, step=0.1, label="CFG scale",
+                                elem_id="remap_cfg")
+                steps = gr.Slider(1, 200, value=REMAP_DEFAULTS.steps, step=1, label="Steps", elem_id="remap_steps")
+                seed = gr.Number(REMAP_DEFAULTS.seed, label="Seed", precision=0, elem_id="remap_seed")
             button = gr.Button("Remap", variant="primary", elem_id="remap")
         with gr.Column(scale=1):
             result = gr.File(label="Remapped .osu", elem_id="remap_result", interactive=False)
 
-    def on_remap(path: str | None, style_id: str | None, cfg_scale: float, n_steps: int, seed_: float | None,
+    def on_remap(path: str | None, style_id: str | None, guidance: float, n_steps: int, seed_: float | None,
                  progress: gr.Progress = gr.Progress(track_tqdm=True)) -> str:  # noqa: B008
         with user_errors("Remap", [path]):
             progress(0, desc="remapping")
-            return str(remap_file(path, style_id, cfg_scale, n_steps, int(seed_ or 0), run_dir("remap")))
+            request = remap_request(style_id, guidance, n_steps, seed_)
+            return str(remap_file(path, request, run_dir("remap")))
 
     button.click(on_remap, inputs=[beatmap, style, cfg, steps, seed], outputs=[result], concurrency_id="cpu",
                  concurrency_limit=1, api_name="remap")
@@ -561,5 +571,5 @@ def launch(host: str = "127.0.0.1", port: int = 7860) -> None:
     app.block_thread()
 
 
-__all__ = ["build_app", "launch", "generation_request", "run_generation", "chart_prompt", "remap_file",
-           "run_evaluation", "user_errors"]
+__all__ = ["build_app", "launch", "generation_request", "run_generation", "chart_prompt", "remap_request",
+           "remap_file", "run_evaluation", "user_errors"]

@@ -81,3 +81,13 @@ def test_golden_output(song: Path, tmp_path: Path, models: ManiaModels, name: st
 def test_bad_requests(song: Path, models: ManiaModels) -> None:
     with pytest.raises(BeatforgeError, match="trained for"):
         generate_mania(song, ManiaRequest(keys=9, steps=2), models=models)
+
+
+@pytest.mark.parametrize("rhythm", ["selector", "diffusion"])
+def test_other_rhythm_sources(song: Path, models: ManiaModels, rhythm: str) -> None:
+    """``--rhythm selector`` (the shipped note selector over madmom's activations) and ``--rhythm diffusion``
+    (the diffusion model's own notes) make playable charts near the requested star rating."""
+    request = ManiaRequest(keys=4, star_ratings=(2.5,), steps=4, seed=3, rhythm=rhythm)
+    (chart,) = generate_mania(song, request, models=models)
+    assert chart.n_notes > 20 and check_playable(chart, audio_ms=12000.0) == []
+    assert "AI v1 4K" in chart.meta.version

@@ -1,5 +1,6 @@
 """The osu!standard DiT and its training windows (groundwork for the remapper): shapes, banded attention, classifier
--free guidance at scale 1, windows over real maps, and a tiny model whose loss falls in a few CPU steps."""
+-free guidance at scale 1, windows over real maps, and a tiny model whose loss falls in a few CPU steps. (The remap's
+spacing and slider rules are tested in tests/generation/rules/.)"""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import torch
 
 from beatforge.charts.standard_sequence import KIND, TIME, X, Y
 from beatforge.data.standard_dataset import StandardMap, StandardWindows, spacing
+from beatforge.diffusion.sampling import classifier_free_guidance
+from beatforge.generation.learned.dit_positions import dit_model_fn
 from beatforge.models.dit import DiT, band_mask, dit_config
 from tests.conftest import need_data
 
@@ -38,10 +41,11 @@ def test_dit_shapes_sizes_and_cfg_scale_one_is_the_conditional_model() -> None:
     b, t = 3, 40
     args = (torch.rand(b, 2, t), torch.randint(0, 1000, (b,)), torch.rand(b, t) * 1e4, torch.rand(b, t) * 200,
             torch.randint(0, 16, (b, t)), torch.tensor([0, 3, 4]))
+    cond, uncond = args[2:], (*args[2:5], torch.full((b,), net.null_label))
     with torch.no_grad():
         out = net(*args, window=8)
-        one = net.forward_with_cfg(*args, cfg_scale=1.0, window=8)
-        two = net.forward_with_cfg(*args, cfg_scale=3.0, window=8)
+        one = classifier_free_guidance(dit_model_fn(net, 8), cond, uncond, 1.0)(*args[:2])
+        two = classifier_free_guidance(dit_model_fn(net, 8), cond, uncond, 3.0)(*args[:2])
     assert out.shape == (b, 2, t)
     assert torch.equal(out, one) and not torch.allclose(out, two)
     assert dit_config("DiT-B", 10).hidden == 768 and dit_config("DiT-XL", 10).depth == 28
@@ -103,24 +107,6 @@ def test_a_tiny_dit_learns_toy_maps() -> None:
     assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
 
 
-def test_keep_spacing_walks_the_given_distances_inside_the_field() -> None:
-    """The projection keeps every conditioned distance exactly, stays in 512x384, and follows the model's
-    headings where the field allows (points already at the right spacing come back unchanged)."""
-    from beatforge.generation.standard import keep_spacing
-
-    rng = np.random.default_rng(3)
-    pos = rng.uniform([0, 0], [512, 384], size=(400, 2))
-    dist = rng.uniform(0, 300, size=400)
-    out = keep_spacing(pos, dist)
-    steps = np.hypot(*np.diff(np.vstack([[256.0, 192.0], out]), axis=0).T)
-    assert np.allclose(steps, dist, atol=1e-6)
-    assert (out >= 0).all() and (out[:, 0] <= 512).all() and (out[:, 1] <= 384).all()
-    walk = np.cumsum(np.vstack([[256.0, 192.0], np.tile([[30.0, 0.0], [0.0, 20.0], [-30.0, 0.0], [0.0, -20.0]],
-                                                         (10, 1))]), axis=0)[1:]
-    same = keep_spacing(walk, np.hypot(*np.diff(np.vstack([[256.0, 192.0], walk]), axis=0).T))
-    assert np.allclose(same, walk)
-
-
 @pytest.mark.parametrize("t,window", [(300, 32), (129, 64), (1000, 128), (257, 128)])
 def test_block_wise_banded_attention_equals_the_masked_full_one(t: int, window: int) -> None:
     from beatforge.models.dit import banded_attention
@@ -130,23 +116,3 @@ def test_block_wise_banded_attention_equals_the_masked_full_one(t: int, window: 
     h = torch.randn(2, t, attn.embed_dim)
     full, _ = attn(h, h, h, attn_mask=band_mask(t, window), need_weights=False)
     assert torch.allclose(banded_attention(attn, h, window), full, atol=1e-5)
-
-
-def test_a_slider_larger_than_the_field_keeps_its_length_and_stays_inside() -> None:
-    """ppy-801165's 1050 px slider: its control points span 423 px in y (they leave the field in the map itself),
-    so it fits in no rotation; it is squashed and rescaled to its exact length, never clipped short."""
-    from beatforge.charts.slider_path import path_length, polyline
-    from beatforge.charts.standard_sequence import LENGTH, encode
-    from beatforge.formats.osu import parse_osu
-    from beatforge.generation.standard import fit_sliders
-
-    seq = encode(parse_osu(need_data("standard", "ppy-801165.osu")))
-    h = int(np.flatnonzero(seq[:, LENGTH] > 1000)[0])
-    j = h + 1
-    while 6 <= seq[j, KIND] <= 10:
-        j += 1
-    out = fit_sliders(seq)
-    pts = out[h:j, [X, Y]]
-    assert (pts >= 0).all() and (pts[:, 0] <= 512).all() and (pts[:, 1] <= 384).all()
-    reps = np.r_[1, np.maximum(seq[h + 1:j, 4].astype(int), 1)]
-    assert abs(path_length(polyline("B", np.repeat(pts, reps, axis=0))) - seq[h, LENGTH]) < 1e-3

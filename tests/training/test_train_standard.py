@@ -137,7 +137,7 @@ def test_remap_styles_and_beatmap_idx_commands(dataset: Path, tmp_path: Path, ca
     assert cli(["remap", str(src), "-o", str(out), "--ckpt", str(ckpt), "--style-id", style, "--cfg-scale", "2",
                 "--steps", "5"]) == 0
     assert "beatforge remap" in out.read_text(encoding="utf-8")
-    bm = beatforge.remap_standard(src, ckpt=ckpt, steps=3, seed=1)
+    bm = beatforge.remap_standard(src, beatforge.RemapRequest(model=ckpt, steps=3, seed=1))
     assert len(bm.hit_objects) > 300
     proc = subprocess.run([sys.executable, str(REPO / "generate_beatmap_idx.py"), "--data-path", str(dataset),
                            "--out", str(tmp_path / "idx.json")], capture_output=True, text=True, timeout=120,

@@ -122,3 +122,16 @@ def test_align_to_onsets_recovers_the_phase() -> None:
     w = np.r_[np.ones(100), 0.3 * np.ones(100)][np.argsort(np.r_[np.arange(100), np.arange(100) + 0.5])]
     tp = align_to_onsets(TimingPoint(0.0, beat), onsets, w)
     assert abs(((tp.time - 137.0 + beat / 2) % beat) - beat / 2) < 3.0
+
+
+def test_the_beat_activation_sets_the_whole_beat() -> None:
+    from beatforge.generation.rules.timing import phase_from_beats
+
+    beat = 400.0
+    t = np.arange(3000) * 10.0
+    def pulse(at: float) -> np.ndarray:
+        return np.exp(-0.5 * (((t - at + beat / 2) % beat - beat / 2) / 12.0) ** 2)
+
+    act = pulse(137.0) + 0.3 * pulse(337.0)  # beats at 137 + 400 k ms, weaker off-beats
+    tp = phase_from_beats(TimingPoint(0.0, beat), act, 10.0)
+    assert abs(tp.time - 137.0) <= 1.5 and tp.beat_length == beat

@@ -1,0 +1,127 @@
+"""Training the note selector (:mod:`beatforge.models.note_selector`) on charts with audio.
+
+Every chart of a song gives one labelled set of that song's candidates: a candidate is positive when the chart has
+a note within ``LABEL_WINDOW_MS`` of it (human charts sit a few ms to 40 ms from the audio's onsets, and the
+candidates lie on the grid estimated from the audio, not on the chart's own). The chart's density (distinct times
+per beat) is the request feature, so one model serves a Beginner and an Expert of the same song. A plain loop: the
+model has ~6 k parameters and trains in seconds, which nested cross-validation (benchmarks/rhythm_cv.py) needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from beatforge.audio import load_audio
+from beatforge.charts.chart import ManiaChart
+from beatforge.checkpoints import ModelFile, save_model_dir
+from beatforge.constants import SAMPLE_RATE
+from beatforge.data.build import load_notes, read_index
+from beatforge.errors import BeatforgeError
+from beatforge.evaluation.matching import onset_times
+from beatforge.formats.loader import load_chart
+from beatforge.generation.learned.pretrained_audio import FRAME_MS, song_activations
+from beatforge.generation.rules.candidates import FEATURES, Candidates, candidates
+from beatforge.generation.rules.timing import beat_aligned_timing
+from beatforge.models.note_selector import NoteSelectorConfig, NoteSelectorNet
+
+LABEL_WINDOW_MS = 30.0
+
+
+@dataclass
+class SelectorItem:
+    """One chart: its song's candidates and the chart's distinct note times (ms)."""
+
+    song: str
+    candidates: Candidates
+    onsets_ms: np.ndarray
+
+    @property
+    def notes_per_beat(self) -> float:
+        span = (self.onsets_ms[-1] - self.onsets_ms[0]) / self.candidates.beat_ms + 1.0 if len(self.onsets_ms) else 1
+        return len(self.onsets_ms) / max(span, 1.0)
+
+    def labels(self, window_ms: float = LABEL_WINDOW_MS) -> np.ndarray:
+        t, ref = self.candidates.times, np.sort(self.onsets_ms)
+        if len(ref) == 0:
+            return np.zeros(len(t), dtype=np.float32)
+        j = np.clip(np.searchsorted(ref, t), 1, max(len(ref) - 1, 1))
+        d = np.minimum(np.abs(t - ref[j - 1]), np.abs(t - ref[np.minimum(j, len(ref) - 1)]))
+        return (d <= window_ms).astype(np.float32)
+
+
+def train_selector(items: Sequence[SelectorItem], *, steps: int = 1000, batch_size: int = 1024, lr: float = 3e-3,
+                   hidden: int = 64, seed: int = 0, window_ms: float = LABEL_WINDOW_MS,
+                   drop: Sequence[str] = ()) -> tuple[NoteSelectorNet, list[float]]:
+    """A selector fitted to every candidate of every item (minibatches drawn uniformly over all of them).
+    ``drop``: feature names the selector must not use (zeroed by its mask)."""
+    if not items:
+        raise ValueError("no charts to train the note selector on")
+    unknown = set(drop) - set(FEATURES)
+    if unknown:
+        raise ValueError(f"unknown features {sorted(unknown)}")
+    mask = torch.tensor([0.0 if f in drop else 1.0 for f in FEATURES])
+    x = torch.from_numpy(np.concatenate([it.candidates.with_request(it.notes_per_beat) for it in items])) * mask
+    y = torch.from_numpy(np.concatenate([it.labels(window_ms) for it in items]))
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    net = NoteSelectorNet(NoteSelectorConfig(n_features=x.shape[1], hidden=hidden))
+    net.mask.copy_(mask)
+    net.mean.copy_(x.mean(0))
+    net.std.copy_(x.std(0).clamp_min(1e-3))
+    opt = torch.optim.Adam(net.parameters(), lr, weight_decay=1e-4)
+    losses = []
+    for _ in range(steps):
+        b = torch.randint(0, len(x), (min(batch_size, len(x)),), generator=gen)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x[b]), y[b])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return net.eval(), losses
+
+
+def save_selector(net: NoteSelectorNet, out_dir: str | Path, *, meta: dict) -> list[Path]:
+    """A selector model directory (``model.safetensors`` + ``model.yaml``), its feature list recorded."""
+    state = {k: v.detach().float() for k, v in net.state_dict().items()}
+    return save_model_dir(out_dir, ModelFile("selector", {"net": net.cfg.to_dict()}, state,
+                                             {**meta, "features": list(FEATURES)}), ckpt=False)
+
+
+
+
+def load_selector_items(datasets: Sequence[str | Path], *, exclude_songs: set[str] = frozenset(),
+                        min_notes: int = 20) -> list[SelectorItem]:
+    """Every mania chart with audio in built datasets, with its song's candidates (the pretrained activations are
+    computed once per song and cached; the timing is estimated from the audio, as generation does)."""
+    songs: dict[str, Candidates | None] = {}
+    items: list[SelectorItem] = []
+    for ds in datasets:
+        for rec in read_index(ds):
+            song = rec.get("song_key", "")
+            if rec.get("mode") != "mania" or not rec.get("audio_hash") or song in exclude_songs:
+                continue
+            arr = load_notes(ds, rec)
+            if len(arr) < min_notes:
+                continue
+            if song not in songs:
+                try:
+                    audio = load_chart(str(rec["path"]).split("::")[0], version=rec.get("version")).meta.audio
+                    y = load_audio(list(audio))
+                    acts = song_activations(list(audio))
+                    timing = beat_aligned_timing(y, acts.beat, FRAME_MS)
+                    songs[song] = candidates(acts, y, timing, len(y) / SAMPLE_RATE * 1000.0)
+                except (OSError, ValueError, BeatforgeError) as exc:  # skip the song, say why
+                    print(f"note selector: skipping {song}: {exc}")
+                    songs[song] = None
+            if songs[song] is not None:
+                chart = ManiaChart(int(rec["keys"]), arr[:, 0], arr[:, 1], arr[:, 2].astype(np.int64))
+                items.append(SelectorItem(song, songs[song], onset_times(chart)))
+    return items
+
+
+__all__ = ["LABEL_WINDOW_MS", "SelectorItem", "load_selector_items", "save_selector", "train_selector"]

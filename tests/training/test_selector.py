@@ -1,0 +1,67 @@
+"""The note selector learns from charts: on a synthetic click-track dataset it picks the clicks over louder noise,
+follows the requested density, and its model file round-trips (safetensors + YAML, features checked)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from beatforge.charts.chart import TimingPoint
+from beatforge.checkpoints import ModelFileError
+from beatforge.generation.learned.note_selector import load_selector, select_notes
+from beatforge.generation.learned.pretrained_audio import Activations
+from beatforge.generation.rules.candidates import candidates
+from beatforge.training.selector import SelectorItem, save_selector, train_selector
+
+BEAT = 500.0
+
+
+def _song(seed: int, seconds: float = 40.0):
+    """SYNTHETIC: a click on every beat, a louder noise burst off the grid every ~1.3 s; charts chart the clicks
+    (all of them, or only every other one: a sparser chart)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * 100)
+    t = np.arange(n) * 10.0
+    clicks = np.arange(BEAT, seconds * 1000 - BEAT, BEAT)
+    noise = np.sort(rng.uniform(200, seconds * 1000 - 200, int(seconds / 1.3)))
+    noise = noise[np.min(np.abs(noise[:, None] - np.arange(0, seconds * 1000, BEAT / 4)[None]), axis=1) > 40]
+    on = np.zeros(n)
+    for c in clicks:
+        on = np.maximum(on, 0.7 * np.exp(-0.5 * ((t - c) / 10.0) ** 2))
+    for c in noise:
+        on = np.maximum(on, 0.95 * np.exp(-0.5 * ((t - c) / 10.0) ** 2))
+    beat = sum(np.exp(-0.5 * ((t - c) / 15.0) ** 2) for c in clicks)
+    acts = Activations(on.astype(np.float32), np.asarray(beat, np.float32))
+    y = rng.normal(0, 0.05, int(seconds * 22050)).astype(np.float32)
+    cands = candidates(acts, y, [TimingPoint(0.0, BEAT)], seconds * 1000)
+    return cands, clicks, noise
+
+
+def test_the_selector_picks_the_clicks_over_the_noise(tmp_path: Path) -> None:
+    items = []
+    for s in range(4):
+        cands, clicks, _ = _song(s)
+        items += [SelectorItem(f"song{s}", cands, clicks), SelectorItem(f"song{s}", cands, clicks[::2])]
+    net, losses = train_selector(items, steps=200, batch_size=1024, seed=0)
+    assert np.mean(losses[-20:]) < 0.5 * np.mean(losses[:20])
+    cands, clicks, noise = _song(9)  # a song it never saw
+    span_beats = (clicks[-1] - clicks[0]) / BEAT + 1
+    got = select_notes(net, cands, len(clicks), span_beats)
+    hit = np.min(np.abs(got[:, None] - clicks[None]), axis=1) <= 30
+    assert hit.mean() > 0.95  # the clicks, not the louder noise
+    assert np.min(np.abs(got[:, None] - noise[None]), axis=1).min() > 30
+    save_selector(net, tmp_path / "sel", meta={"test": True})
+    back = load_selector(tmp_path / "sel")
+    np.testing.assert_array_equal(select_notes(back, cands, 40, span_beats), select_notes(net, cands, 40, span_beats))
+
+
+def test_a_selector_trained_on_other_features_is_refused(tmp_path: Path) -> None:
+    cands, clicks, _ = _song(0)
+    net, _ = train_selector([SelectorItem("s", cands, clicks)], steps=5)
+    save_selector(net, tmp_path / "sel", meta={})
+    text = (tmp_path / "sel" / "model.yaml").read_text(encoding="utf-8").replace("- onset_rank\n", "")
+    (tmp_path / "sel" / "model.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(ModelFileError, match="other candidate features"):
+        load_selector(tmp_path / "sel")
