@@ -13,13 +13,12 @@ import sys
 from pathlib import Path
 
 from beatforge import __version__
-from beatforge.constants import MAP_TYPES, MSD_RANGE, RHYTHM_SOURCES, SKILLSETS, STYLES
+from beatforge.constants import MAP_TYPES, MSD_RANGE, RHYTHM_SOURCES, SELECTOR_TRAIN_STEPS, SKILLSETS, STYLES
 from beatforge.errors import BeatforgeError
 from beatforge.generation.request import ManiaRequest, RemapRequest
 from beatforge.generation.song import resolve_song
 
 EXIT_USAGE = 2
-SELECTOR_STEPS = 1000  # the note selector's training steps (see models/README.md for how they were chosen)
 
 
 # ====================================================================================== analyze
@@ -342,9 +341,9 @@ def _add_rhythm(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--exclude-song", action="append", default=[], help="song_key to leave out (repeatable)")
-    t.add_argument("--selector-steps", type=int, default=SELECTOR_STEPS,
-                   help=f"training steps of the note selector, written to OUTPUT/selector (default {SELECTOR_STEPS}; "
-                   "0: no selector)")
+    t.add_argument("--selector-steps", type=int, default=SELECTOR_TRAIN_STEPS,
+                   help="training steps of the note selector, written to OUTPUT/selector "
+                   f"(default {SELECTOR_TRAIN_STEPS}; 0: no selector)")
     t.set_defaults(func=_cmd_rhythm_train)
 
 

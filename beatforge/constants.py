@@ -61,6 +61,9 @@ STYLES: tuple[str, ...] = ("ranked", "loved", "graveyard")
 # Where a chart's note times come from (--rhythm): the note selector over pretrained onset/beat activations, the
 # rhythm network with the hand-written beat-grid rules, or the latent diffusion model's own decoded notes
 RHYTHM_SOURCES: tuple[str, ...] = ("selector", "network", "diffusion")
+# The note selector's training steps (`beatforge rhythm train --selector-steps`): what the 3-fold CV by song of
+# `benchmarks/rhythm_cv.py --ship` chose for the shipped models/selector
+SELECTOR_TRAIN_STEPS: int = 1000
 # Audio file names that say nothing about the song: its folder names it instead
 GENERIC_STEMS: frozenset[str] = frozenset({"audio", "song", "music", "track", "bgm"})
 

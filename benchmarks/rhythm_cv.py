@@ -47,7 +47,7 @@ from beatforge.evaluation.matching import f1_scores, onset_times
 from beatforge.formats.loader import discover, load_charts
 from beatforge.generation.learned.note_selector import select_notes
 from beatforge.generation.learned.pretrained_audio import FRAME_MS, song_activations
-from beatforge.generation.rules.beat_grid import grid_lines
+from beatforge.generation.rules.beat_grid import distance_to_nearest, grid_lines
 from beatforge.generation.rules.candidates import Candidates, candidates
 from beatforge.generation.rules.timing import beat_aligned_timing
 from beatforge.training.selector import SelectorItem, train_selector
@@ -127,8 +127,7 @@ def grid_share(times: np.ndarray, chart: ManiaChart, audio_ms: float, tol: float
     if chart.meta.source_game not in EXACT_TIMING or not chart.timing or len(times) == 0:
         return None
     lines = np.sort(np.concatenate([grid_lines(chart.timing, -1000.0, audio_ms + 1000.0, s)[0] for s in (4, 3)]))
-    j = np.clip(np.searchsorted(lines, times), 1, len(lines) - 1)
-    return float(np.mean(np.minimum(np.abs(times - lines[j - 1]), np.abs(times - lines[j])) <= tol))
+    return float(np.mean(distance_to_nearest(times, lines) <= tol))
 
 
 def empty_notes(times: np.ndarray, ref: np.ndarray, beat_ms: float) -> int:
@@ -157,8 +156,9 @@ def human_floor(song: Song, chart: ManiaChart, tol: float) -> float | None:
     return f1_scores(onset_times(near), ref, tol)["f1"]
 
 
-def generated(song: Song, net, rhythm: str) -> dict[int, list[ManiaChart]]:
-    """One chart per human chart (its key count and star rating), one batch per key count."""
+def generated(song: Song, net, rhythm: str, models) -> dict[int, list[ManiaChart]]:
+    """One chart per human chart (its key count and star rating), one batch per key count; ``models``: the
+    shipped ``ManiaModels``, whose selector is replaced by the fold's ``net``."""
     from beatforge.generation.mania import generate_mania
     from beatforge.generation.request import ManiaRequest
     from beatforge.generation.song import Song as GSong
@@ -166,11 +166,10 @@ def generated(song: Song, net, rhythm: str) -> dict[int, list[ManiaChart]]:
     out: dict[int, list[ManiaChart]] = {}
     g = GSong(song.sources, song.name, "Unknown")
     for keys in sorted({c.keys for c in song.charts}):
-        if generated.models.chart.keys and keys not in generated.models.chart.keys:
+        if models.chart.keys and keys not in models.chart.keys:
             continue  # a key count the shipped diffusion model was not trained for
         charts = [c for c in song.charts if c.keys == keys]
         stars = tuple(float(np.clip(star_rating(c), *STAR_RATING_RANGE)) for c in charts)
-        models = generated.models
         models.selector = net
         req = ManiaRequest(keys=keys, star_ratings=stars, seed=1, rhythm=rhythm)
         out[keys] = generate_mania(g, req, models=models)
@@ -196,10 +195,11 @@ def main() -> None:
         ship(songs, args.ship)
         return
     held = [s for s in songs if not args.songs or any(o.lower() in s.name.lower() for o in args.songs)]
+    models = None
     if not args.no_generate:
         from beatforge.generation.mania import ManiaModels
 
-        generated.models = ManiaModels.load()
+        models = ManiaModels.load()
     rows = []
     for song in held:
         train = [s for s in songs if s is not song]
@@ -208,7 +208,7 @@ def main() -> None:
         net, _ = train_selector(items_of(train), steps=cfg["steps"], drop=cfg["drop"])
         print(f"[{song.name}] inner CV chose {cfg} (inner F1@50 {', '.join(f'{x:.3f}' for x in inner)}; "
               f"{time.perf_counter() - t0:.0f} s)", flush=True)
-        gens = {r: generated(song, net, r) for r in ("selector", "network")} if not args.no_generate else {}
+        gens = {r: generated(song, net, r, models) for r in ("selector", "network")} if models else {}
         lib = librosa_onsets(list(song.sources))
         per_keys: dict[int, int] = {}
         for c in song.charts:
@@ -300,8 +300,6 @@ def summarise(rows: list[dict]) -> None:
                 print(f"  {k}: 10 s density correlation with the human chart, SR {lo}-{lo + 1}: "
                       f"{_mean(rs, f'{k}_density_corr'):.2f} ({len(rs)} charts)")
 
-
-generated.models = None
 
 if __name__ == "__main__":
     main()

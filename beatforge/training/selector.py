@@ -19,12 +19,13 @@ import torch
 from beatforge.audio import load_audio
 from beatforge.charts.chart import ManiaChart
 from beatforge.checkpoints import ModelFile, save_model_dir
-from beatforge.constants import SAMPLE_RATE
+from beatforge.constants import SAMPLE_RATE, SELECTOR_TRAIN_STEPS
 from beatforge.data.build import load_notes, read_index
 from beatforge.errors import BeatforgeError
 from beatforge.evaluation.matching import onset_times
 from beatforge.formats.loader import load_chart
 from beatforge.generation.learned.pretrained_audio import FRAME_MS, song_activations
+from beatforge.generation.rules.beat_grid import distance_to_nearest
 from beatforge.generation.rules.candidates import FEATURES, Candidates, candidates
 from beatforge.generation.rules.timing import beat_aligned_timing
 from beatforge.models.note_selector import NoteSelectorConfig, NoteSelectorNet
@@ -49,13 +50,11 @@ class SelectorItem:
         t, ref = self.candidates.times, np.sort(self.onsets_ms)
         if len(ref) == 0:
             return np.zeros(len(t), dtype=np.float32)
-        j = np.clip(np.searchsorted(ref, t), 1, max(len(ref) - 1, 1))
-        d = np.minimum(np.abs(t - ref[j - 1]), np.abs(t - ref[np.minimum(j, len(ref) - 1)]))
-        return (d <= window_ms).astype(np.float32)
+        return (distance_to_nearest(t, ref) <= window_ms).astype(np.float32)
 
 
-def train_selector(items: Sequence[SelectorItem], *, steps: int = 1000, batch_size: int = 1024, lr: float = 3e-3,
-                   hidden: int = 64, seed: int = 0, window_ms: float = LABEL_WINDOW_MS,
+def train_selector(items: Sequence[SelectorItem], *, steps: int = SELECTOR_TRAIN_STEPS, batch_size: int = 1024,
+                   lr: float = 3e-3, hidden: int = 64, seed: int = 0, window_ms: float = LABEL_WINDOW_MS,
                    drop: Sequence[str] = ()) -> tuple[NoteSelectorNet, list[float]]:
     """A selector fitted to every candidate of every item (minibatches drawn uniformly over all of them).
     ``drop``: feature names the selector must not use (zeroed by its mask)."""

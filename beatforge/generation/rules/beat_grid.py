@@ -116,9 +116,13 @@ def grid_fits(acts: np.ndarray, timing: list[TimingPoint], audio_ms: float) -> b
     lines, _ = grid_lines(timing, 0.0, audio_ms + 1000.0, 4)
     if len(times) == 0 or len(lines) == 0:
         return False
-    j = np.clip(np.searchsorted(lines, times), 1, len(lines) - 1)
-    off = np.minimum(np.abs(times - lines[j - 1]), np.abs(times - lines[j]))
-    return float(np.mean(off <= 20.0)) >= 0.65
+    return float(np.mean(distance_to_nearest(times, lines) <= 20.0)) >= 0.65
+
+
+def distance_to_nearest(times: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """The distance (ms) from each time to the nearest of ``lines`` (sorted, at least one)."""
+    j = np.clip(np.searchsorted(lines, times), 1, max(len(lines) - 1, 1))
+    return np.minimum(np.abs(times - lines[j - 1]), np.abs(times - lines[np.minimum(j, len(lines) - 1)]))
 
 
 def finest_division(density: float, beat_ms: float) -> int:
@@ -151,5 +155,5 @@ def min_sep_frames(div: int, beat_ms: float) -> int:
     return max(3, int(0.85 * beat_ms / div / STEP_MS))
 
 
-__all__ = ["SNAP_DIVISORS", "GridPlan", "grid_lines", "grid_onsets", "grid_plan", "grid_fits", "finest_division",
-           "on_lines", "min_sep_frames"]
+__all__ = ["SNAP_DIVISORS", "GridPlan", "distance_to_nearest", "grid_lines", "grid_onsets", "grid_plan", "grid_fits",
+           "finest_division", "on_lines", "min_sep_frames"]

@@ -16,7 +16,7 @@ import numpy as np
 from beatforge.charts.chart import TimingPoint
 from beatforge.constants import SAMPLE_RATE
 from beatforge.generation.learned.pretrained_audio import FRAME_MS, Activations
-from beatforge.generation.rules.beat_grid import grid_lines
+from beatforge.generation.rules.beat_grid import distance_to_nearest, grid_lines
 from beatforge.generation.rules.peaks import peak_candidates
 
 # The song-level features, in column order (the selector's model file records them and is checked against them)
@@ -76,9 +76,7 @@ def candidates(acts: Activations, y: np.ndarray, timing: list[TimingPoint], audi
     lines, beats = grid_lines(timing, 0.0, audio_ms - 1.0, 4)
     peaks, _ = peak_candidates(acts.onset, min_sep=3, frame_ms=FRAME_MS, end_ms=audio_ms - 1.0)
     if len(lines):
-        j = np.clip(np.searchsorted(lines, peaks), 1, max(len(lines) - 1, 1))
-        near = np.minimum(np.abs(peaks - lines[j - 1]), np.abs(peaks - lines[np.minimum(j, len(lines) - 1)]))
-        peaks = peaks[near > OFF_GRID_MS]
+        peaks = peaks[distance_to_nearest(peaks, lines) > OFF_GRID_MS]
     times = np.concatenate([lines, peaks])
     pos = np.concatenate([beats, np.full(len(peaks), np.nan)])
     order = np.argsort(times, kind="stable")
