@@ -45,6 +45,8 @@ def test_defaults_and_prompts() -> None:
     ({"offset": 10.0}, "--offset needs --bpm"),
     ({"bpm": 120, "offset": math.inf}, "--offset inf"),
     ({"bpm": 120, "timing_from": "x.osu"}, "exclude each other"),
+    ({"bpm": 120, "offset": math.nan}, "--offset nan"),
+    ({"rhythm": "guess"}, "--rhythm guess: must be one of selector, network, diffusion"),
 ])
 def test_bad_values_name_the_flag_and_the_allowed_values(kwargs: dict, needle: str) -> None:
     with pytest.raises(BeatforgeError, match=None) as err:
@@ -57,3 +59,5 @@ def test_remap_request() -> None:
     assert (r.steps, r.guidance, r.seed, r.spacing, r.style_id) == (50, 1.0, 0, True, "123")
     with pytest.raises(BeatforgeError, match="--steps 0"):
         RemapRequest(steps=0)
+    with pytest.raises(BeatforgeError, match="--cfg-scale -1: must be between 0 and 30"):
+        RemapRequest(guidance=-1.0)
