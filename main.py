@@ -8,7 +8,8 @@ It is ``beatforge train`` (beatforge/training/run.py).
 
 import sys
 
+from beatforge.cli import run_script
 from beatforge.training.run import main_train
 
 if __name__ == "__main__":
-    sys.exit(main_train(sys.argv[1:]))
+    run_script("main.py", main_train, sys.argv[1:])

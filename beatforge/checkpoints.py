@@ -19,7 +19,6 @@ The osu!standard DiT's directories are osu-diffusion's (``train.py`` writes them
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,8 +29,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from beatforge import __version__
+from beatforge.constants import MAX_SMALL_FILE_BYTES
 from beatforge.errors import BeatforgeError
-from beatforge.fileio import atomic_write_bytes, atomic_write_text
+from beatforge.fileio import atomic_write_bytes, atomic_write_text, read_json, read_text
 from beatforge.models.dit import DIT_FORMAT, DiT, DiTConfig
 from beatforge.models.onset_net import OnsetNet, OnsetNetConfig
 
@@ -89,8 +89,9 @@ def load_model_file(path: str | Path) -> ModelFile:
             raise ModelFileError(f"{p}: its config {side.name} is missing beside it")
         try:
             state = load_file(str(p))
-            doc = yaml.safe_load(side.read_text(encoding="utf-8"))
-        except (SafetensorError, OSError, yaml.YAMLError) as exc:
+            doc = yaml.safe_load(read_text(side, max_bytes=MAX_SMALL_FILE_BYTES, what="a model config",
+                                           error=ModelFileError))
+        except (SafetensorError, OSError, yaml.YAMLError, RecursionError) as exc:
             raise ModelFileError(f"{p}: unreadable model file ({exc})") from None
         return _checked(doc, state, str(p))
     try:
@@ -180,12 +181,18 @@ def load_dit(path: str | Path) -> tuple[DiT, dict]:
     d = p if p.is_dir() else p.parent
     if not (d / "model.safetensors").is_file() or not (d / "model.json").is_file():
         raise BeatforgeError(f"--ckpt {path}: not a beatforge DiT checkpoint (model.safetensors + model.json)")
-    meta = json.loads((d / "model.json").read_text(encoding="utf-8"))
+    meta = read_json(d / "model.json", max_bytes=MAX_SMALL_FILE_BYTES, what="model.json")
+    if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+        raise BeatforgeError(f"--ckpt {path}: model.json has no config table")
     if meta.get("format") != DIT_FORMAT:
         raise BeatforgeError(f"--ckpt {path}: model format {meta.get('format')!r}, this beatforge reads "
                              f"{DIT_FORMAT!r} (positions in [-1, 1]); retrain it with train.py")
-    net = DiT(DiTConfig(**meta["config"]))
-    net.load_state_dict({k: v.float() for k, v in load_file(str(d / "model.safetensors")).items()})
+    try:
+        net = DiT(DiTConfig(**meta["config"]))
+        net.load_state_dict({k: v.float() for k, v in load_file(str(d / "model.safetensors")).items()})
+    except (TypeError, ValueError, RuntimeError, OverflowError, SafetensorError) as exc:
+        msg = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise BeatforgeError(f"--ckpt {path}: the model files do not make a DiT ({msg})") from None
     return net.eval(), meta
 
 
@@ -196,16 +203,28 @@ def list_styles(ckpt: str | Path) -> list[tuple[str, int, str]]:
     idx = d / "beatmap_idx.json"
     if not idx.is_file():
         raise BeatforgeError(f"{ckpt}: no beatmap_idx.json in the checkpoint directory")
-    index = json.loads(idx.read_text(encoding="utf-8"))
-    names = json.loads((d / "styles.json").read_text(encoding="utf-8")) if (d / "styles.json").is_file() else {}
-    return sorted(((k, int(v), names.get(k, "")) for k, v in index.items()), key=lambda r: r[1])
+    index = _style_table(idx)
+    names = read_json(d / "styles.json", max_bytes=MAX_SMALL_FILE_BYTES, what="styles.json") \
+        if (d / "styles.json").is_file() else {}
+    if not isinstance(names, dict):
+        raise BeatforgeError(f"{d / 'styles.json'}: not a table of style id -> map name")
+    return sorted(((k, v, str(names.get(k, ""))) for k, v in index.items()), key=lambda r: r[1])
+
+
+def _style_table(path: Path) -> dict[str, int]:
+    """A beatmap_idx.json: style id -> class index (non-negative integers), checked."""
+    table = read_json(path, max_bytes=MAX_SMALL_FILE_BYTES, what="beatmap_idx.json")
+    if not isinstance(table, dict) or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 31
+                                              for v in table.values()):
+        raise BeatforgeError(f"{path}: not a table of style id -> class index (non-negative integers)")
+    return {str(k): int(v) for k, v in table.items()}
 
 
 def style_index(ckpt: str | Path, meta: dict, beatmap_idx: str | Path | None = None) -> dict[str, int] | None:
     """style id -> class index: ``beatmap_idx`` (default: the checkpoint's beatmap_idx.json), else the table in
     ``model.json``, else None."""
     path = Path(beatmap_idx) if beatmap_idx else Path(ckpt) / "beatmap_idx.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else meta.get("beatmap_idx")
+    return _style_table(path) if path.is_file() else meta.get("beatmap_idx")
 
 
 def style_label(style_id: int | str | None, index: dict[str, int] | None, num_classes: int, where: str) -> int:

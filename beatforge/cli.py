@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 from beatforge import __version__
-from beatforge.constants import MAP_TYPES, MSD_RANGE, RHYTHM_SOURCES, SELECTOR_TRAIN_STEPS, SKILLSETS, STYLES
+from beatforge.boundary import run_guarded
+from beatforge.constants import (
+    MAP_TYPES,
+    MAX_SMALL_FILE_BYTES,
+    MSD_RANGE,
+    RHYTHM_SOURCES,
+    SELECTOR_TRAIN_STEPS,
+    SKILLSETS,
+    STYLES,
+)
 from beatforge.errors import BeatforgeError
+from beatforge.fileio import read_text
 from beatforge.generation.request import ManiaRequest, RemapRequest
 from beatforge.generation.song import resolve_song
-
-EXIT_USAGE = 2
 
 
 # ====================================================================================== analyze
@@ -137,9 +144,9 @@ def _add_dataset(sub: argparse._SubParsersAction) -> None:
 
 def _read_ids(path: Path) -> set[int]:
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise BeatforgeError(f"--ids {path}: cannot read ({exc.strerror})") from None
+        lines = read_text(path, max_bytes=MAX_SMALL_FILE_BYTES, what="an ID list").splitlines()
+    except BeatforgeError as exc:
+        raise BeatforgeError(f"--ids {exc}") from None
     ids = set()
     for n, line in enumerate(lines, 1):
         text = line.split("#", 1)[0].strip()
@@ -152,9 +159,9 @@ def _read_ids(path: Path) -> set[int]:
 
 def _read_status_file(path: Path) -> dict[int, str]:
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise BeatforgeError(f"--status-file {path}: cannot read ({exc.strerror})") from None
+        lines = read_text(path, max_bytes=MAX_SMALL_FILE_BYTES, what="a status file").splitlines()
+    except BeatforgeError as exc:
+        raise BeatforgeError(f"--status-file {exc}") from None
     out: dict[int, str] = {}
     for n, line in enumerate(lines, 1):
         parts = line.split("#", 1)[0].split()
@@ -354,6 +361,14 @@ def _cmd_rhythm_train(args: argparse.Namespace) -> int:
     from beatforge.checkpoints import save_rhythm_model
     from beatforge.training.rhythm import load_rhythm_items, train_rhythm
 
+    for flag, value, low in (("--steps", args.steps, 1), ("--batch-size", args.batch_size, 1),
+                             ("--selector-steps", args.selector_steps, 0)):
+        if value < low:
+            raise BeatforgeError(f"{flag} {value}: at least {low}")
+    if not (np.isfinite(args.lr) and 0 < args.lr < 1):
+        raise BeatforgeError(f"--lr {args.lr}: a learning rate in (0, 1)")
+    if not 0 <= args.seed < 2**63:
+        raise BeatforgeError(f"--seed {args.seed}: from 0 to 2**63 - 1")
     for d in args.dataset:
         if not (d / "index.jsonl").is_file():
             raise BeatforgeError(f"--dataset {d}: not a built dataset (no index.jsonl)")
@@ -553,44 +568,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _main(argv: list[str]) -> int:
     if argv[:1] == ["train"]:
         # Training takes free-form a.b=value overrides, which argparse sub-commands cannot pass through.
         # lazy: each sub-command imports only what it runs, so `beatforge --help` and the other commands start fast
         from beatforge.training.run import main_train
 
         return main_train(argv[1:])
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except BeatforgeError as exc:
-        if os.environ.get("BEATFORGE_DEBUG"):
-            raise
-        print(f"beatforge: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("beatforge: interrupted (re-run the same command to continue)", file=sys.stderr)
-        return 130
-    except OSError as exc:  # e.g. an output folder without write permission
-        print(f"beatforge: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except MemoryError:
-        print("beatforge: error: out of memory", file=sys.stderr)
-        return 1
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``beatforge``: every sub-command inside the shared error boundary (:mod:`beatforge.boundary`)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return run_guarded("beatforge", lambda: _main(argv))
 
 
 def run_script(prog: str, main_fn, argv: list[str] | None = None) -> None:
-    """The seed guides' root scripts (train.py, sample.py, generate_beatmap_idx.py): a BeatforgeError is one
-    ``PROG: error: ...`` line and exit code 2, as for ``beatforge`` itself."""
-    try:
-        sys.exit(main_fn(argv))
-    except BeatforgeError as exc:
-        if os.environ.get("BEATFORGE_DEBUG"):
-            raise
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
+    """The seed guides' root scripts (main.py, train.py, sample.py, generate_beatmap_idx.py): the same error
+    boundary and exit codes as ``beatforge`` itself."""
+    sys.exit(run_guarded(prog, lambda: main_fn(argv)))
 
 
 if __name__ == "__main__":

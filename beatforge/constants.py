@@ -72,3 +72,21 @@ GENERIC_STEMS: frozenset[str] = frozenset({"audio", "song", "music", "track", "b
 MAX_ARCHIVE_BYTES: int = 1 << 30
 MAX_ARCHIVE_MEMBERS: int = 2000
 MAX_COMPRESSION_RATIO: float = 200.0
+# The charts one archive may hold, and their expanded bytes together (a ranked set has at most a few dozen
+# difficulties of a few MB): every chart of a set is parsed to list it, so this bounds the work of opening one
+MAX_ARCHIVE_CHARTS: int = 256
+MAX_ARCHIVE_CHART_BYTES: int = 256 << 20
+# Ratios are only judged above this many expanded bytes (tiny members compress oddly either way)
+COMPRESSION_CHECK_BYTES: int = 64 << 10
+# Small files a user names: a model's model.json / beatmap_idx.json / styles.json / model.yaml, an ID list
+MAX_SMALL_FILE_BYTES: int = 16 << 20
+# A dataset's index.jsonl (one line per chart: a million charts fit)
+MAX_INDEX_BYTES: int = 1 << 30
+
+# ------------------------------------------------------------------------------------------------ chart budget
+# What every chart reader accepts from a file (a stranger's file may hold 1e300, inf, NaN or a MIDI delta of
+# days): note and timing-point times within +-MAX_CHART_MS of the audio's start, and at most MAX_CHART_NOTES
+# notes per chart. A day is far beyond any real chart (the longest marathons last a few hours) yet keeps a
+# chart's analysis small (a strain bin per 500 ms: 173k bins); 500,000 notes is ten times the largest ones.
+MAX_CHART_MS: float = 24 * 3600 * 1000.0
+MAX_CHART_NOTES: int = 500_000

@@ -49,7 +49,7 @@ from beatforge.generation.learned.note_selector import select_notes
 from beatforge.generation.learned.pretrained_audio import FRAME_MS, song_activations
 from beatforge.generation.rules.beat_grid import distance_to_nearest, grid_lines
 from beatforge.generation.rules.candidates import Candidates, candidates
-from beatforge.generation.rules.timing import beat_aligned_timing
+from beatforge.generation.rules.timing import beat_aligned_timing, grid_offset_ms
 from beatforge.training.selector import SelectorItem, train_selector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -99,7 +99,17 @@ def load_songs(data: Path, only: list[str] | None) -> list[Song]:
 
 
 def items_of(songs: list[Song]) -> list[SelectorItem]:
-    return [SelectorItem(s.name, s.cands, onset_times(c)) for s in songs for c in s.charts]
+    return [SelectorItem(s.name, s.cands, onset_times(c), grid_offset_ms(s.timing[0], c.timing))
+            for s in songs for c in s.charts]
+
+
+def timing_error(song: Song, latency_ms: float) -> dict:
+    """The held-out song's estimated tempo and, once the fold's learned latency is subtracted, how far its grid sits
+    from each chart's own (ms; None for charts of several tempi or another tempo octave)."""
+    offsets = [grid_offset_ms(song.timing[0], c.timing) for c in song.charts]
+    known = [o - latency_ms for o in offsets if o is not None]
+    return {"bpm": song.timing[0].bpm, "chart_bpm": song.charts[0].timing[0].bpm if song.charts[0].timing else None,
+            "offset_error_ms": float(np.median(known)) if known else None}
 
 
 def told_f1(net, song: Song, chart: ManiaChart, tol: float) -> float:
@@ -208,13 +218,18 @@ def main() -> None:
         net, _ = train_selector(items_of(train), steps=cfg["steps"], drop=cfg["drop"])
         print(f"[{song.name}] inner CV chose {cfg} (inner F1@50 {', '.join(f'{x:.3f}' for x in inner)}; "
               f"{time.perf_counter() - t0:.0f} s)", flush=True)
+        tim = timing_error(song, float(net.latency_ms))
+        err = "n/a (several tempi or another octave)" if tim["offset_error_ms"] is None else \
+            f"{tim['offset_error_ms']:+.1f} ms"
+        print(f"  timing: {tim['bpm']:.2f} BPM (chart {tim['chart_bpm'] or 0:.2f}); learned latency "
+              f"{float(net.latency_ms):.1f} ms from the training songs; grid offset from the chart's {err}", flush=True)
         gens = {r: generated(song, net, r, models) for r in ("selector", "network")} if models else {}
         lib = librosa_onsets(list(song.sources))
         per_keys: dict[int, int] = {}
         for c in song.charts:
             ref = onset_times(c)
             row = {"song": song.name, "chart": c.meta.version, "keys": c.keys, "notes": len(ref),
-                   "sr_human": star_rating(c), "config": cfg}
+                   "sr_human": star_rating(c), "config": cfg, "source": c.meta.source_game, **tim}
             for tol in (20, 50):
                 row[f"told_f1_{tol}"] = told_f1(net, song, c, tol)
                 row[f"librosa_f1_{tol}"] = f1_scores(lib, ref, tol)["f1"]
@@ -288,6 +303,14 @@ def summarise(rows: list[dict]) -> None:
     for k in [c for c in cols if c in ("told", "selector", "network")]:
         below = [s for s, rs in by_song.items() if _mean(rs, f"{k}_f1_50") < _mean(rs, "librosa_f1_50")]
         print(f"{k}: 4K/7K songs below librosa's onset chart at 50 ms: {len(below)} {below}")
+    errs = {r["song"]: (r["offset_error_ms"], r.get("source")) for r in rows if r.get("offset_error_ms") is not None}
+    if errs:
+        e = np.array([abs(v[0]) for v in errs.values()])
+        exact = np.array([abs(v[0]) for v in errs.values() if v[1] in EXACT_TIMING])
+        print(f"grid offset from the chart's, held out (|ms|, one per song): median {np.median(e):.1f}, "
+              f"max {e.max():.1f}; within 5 ms: {int(np.sum(e <= 5))} of {len(e)} songs"
+              + (f" ({int(np.sum(exact <= 5))} of {len(exact)} with exact timing)" if len(exact) else ""))
+        print("  " + ", ".join(f"{s} {v[0]:+.1f}" for s, v in errs.items()))
     for k in ("selector", "network"):
         if f"{k}_sr_error" not in rows[0]:
             continue

@@ -10,7 +10,8 @@ import rosu_pp_py as rosu
 from beatforge.archive import read_member
 from beatforge.charts.chart import ManiaChart
 from beatforge.errors import ChartError
-from beatforge.formats.osu import mania_to_beatmap, write_osu
+from beatforge.fileio import is_regular_file, read_bounded
+from beatforge.formats.osu import MAX_OSU_BYTES, mania_to_beatmap, write_osu
 
 
 def star_rating_of_osu(content: bytes | str, *, rate: float = 1.0, path: str = "beatmap") -> float:
@@ -32,7 +33,7 @@ def osu_bytes_of(chart: ManiaChart) -> bytes | None:
         archive, member = path.split("::", 1)
         return read_member(archive, member)
     p = Path(path)
-    return p.read_bytes() if p.is_file() else None
+    return read_bounded(p, max_bytes=MAX_OSU_BYTES, what="an .osu file") if is_regular_file(p) else None
 
 
 def star_rating(chart: ManiaChart, *, rate: float = 1.0) -> float:

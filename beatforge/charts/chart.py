@@ -16,6 +16,7 @@ import numpy as np
 from beatforge.archive import member_names, read_member
 from beatforge.constants import MAX_KEYS, MIN_KEYS
 from beatforge.errors import ChartError
+from beatforge.fileio import file_in_folder
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,29 @@ class AudioSource:
 
     path: Path
     member: str | None = None
+
+    @classmethod
+    def in_folder(cls, folder: Path, name: str) -> AudioSource | None:
+        """The audio a chart names, inside the chart's own folder only (:func:`beatforge.fileio.file_in_folder`:
+        never an absolute path, ``..`` or a symlink out). A name that is missing there stays a (missing) file of
+        that folder, so the user hears "not found"; a name that reaches outside names nothing."""
+        name = str(name).strip()
+        if not name:
+            return None
+        found = file_in_folder(folder, name)
+        if found is not None:
+            return cls(found)
+        base = name.replace("\\", "/").rsplit("/", 1)[-1]
+        if not base or base in (".", "..") or "\x00" in base:
+            return None
+        found = file_in_folder(folder, base)
+        missing = Path(folder) / base
+        try:
+            if found is None and (missing.exists() or missing.is_symlink()):
+                return None  # something there that is not a regular file of this folder
+        except OSError:
+            return None  # a name the file system cannot hold (over 255 bytes)
+        return cls(found if found is not None else missing)
 
     def read_bytes(self) -> bytes:
         """The raw encoded bytes (read zip-slip safe and size-bounded from an archive)."""

@@ -41,10 +41,11 @@ from beatforge.analysis.report import map_type
 from beatforge.analysis.skillsets import skillset_ratings
 from beatforge.analysis.star_rating import star_rating, star_rating_of_osu
 from beatforge.audio import MelCache
+from beatforge.boundary import INPUT_ERRORS
 from beatforge.charts import standard_sequence
-from beatforge.constants import HOP_LENGTH, SAMPLE_RATE
+from beatforge.constants import HOP_LENGTH, MAX_INDEX_BYTES, SAMPLE_RATE
 from beatforge.errors import ArchiveError, AudioError, BeatforgeError, ChartError
-from beatforge.fileio import atomic_write_bytes, atomic_write_text
+from beatforge.fileio import atomic_write_bytes, atomic_write_text, read_text
 from beatforge.formats.loader import (
     Source,
     beatmap_chart_meta,
@@ -181,9 +182,11 @@ def process_unit(unit: Unit, opts: BuildOptions) -> dict:
                 _standard_source(src, opts, records, skipped, rejected)
         except BeatforgeError as exc:
             rejected.append([str(src.path), _reason(exc)])
-        except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
-            # A reader bug or an unforeseen quirk must not stop a 10,000-song build: record it.
-            rejected.append([str(src.path), f"unreadable ({type(exc).__name__}: {exc})"])
+        except (OSError, MemoryError, *INPUT_ERRORS) as exc:
+            # A reader bug or an unforeseen quirk (a tui JSON with "bpm": Infinity, 200,000-deep nesting) must not
+            # stop a 10,000-song build, run after run: record it and go on.
+            text = str(exc).strip().splitlines()
+            rejected.append([str(src.path), f"unreadable ({type(exc).__name__}: {text[0][:200] if text else ''})"])
     return {"records": records, "skipped": dict(skipped), "rejected": rejected, "peak_rss_mb": _peak_rss_mb()}
 
 
@@ -406,6 +409,19 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and end the workers now. Why by hand: ``shutdown`` waits for running units
+    (minutes of audio decoding), and a SIGTERM to the parent alone would leave them running; the pool keeps its
+    processes in ``_processes`` (CPython's, stable since 3.2)."""
+    processes = list(getattr(pool, "_processes", {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in processes:
+        proc.join(timeout=5)
+
+
 def build_dataset(opts: BuildOptions, *, progress: bool = True) -> BuildSummary:
     """Build (or continue building) the dataset described by ``opts``."""
     start = time.perf_counter()
@@ -423,10 +439,10 @@ def build_dataset(opts: BuildOptions, *, progress: bool = True) -> BuildSummary:
         done = units_dir / f"{unit.key}-{fp}.json"
         if done.is_file():
             try:
-                results[unit.key] = json.loads(done.read_text())
+                results[unit.key] = json.loads(done.read_text(encoding="utf-8"))
                 continue
-            except ValueError:
-                pass
+            except (ValueError, OSError, RecursionError):
+                pass  # a unit written by an interrupted run: built again
         todo.append(unit)
     summary = BuildSummary(units=len(units), units_resumed=len(units) - len(todo))
 
@@ -452,15 +468,15 @@ def build_dataset(opts: BuildOptions, *, progress: bool = True) -> BuildSummary:
                 record(unit, process_unit(unit, opts))
         else:
             ctx = mp.get_context("spawn" if os.name == "nt" else "forkserver")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
+            try:
                 futures = {pool.submit(process_unit, unit, opts): unit for unit in todo}
-                try:
-                    for fut in as_completed(futures):
-                        record(futures[fut], fut.result())
-                except KeyboardInterrupt:
-                    for f in futures:
-                        f.cancel()
-                    raise
+                for fut in as_completed(futures):
+                    record(futures[fut], fut.result())
+            except BaseException:
+                _stop_pool(pool)  # Ctrl-C, SIGTERM or an error: no worker outlives the build
+                raise
+            pool.shutdown()
     finally:
         bar.close()
 
@@ -529,7 +545,20 @@ def read_index(dataset: str | Path) -> list[dict]:
     path = Path(dataset) / INDEX_NAME
     if not path.is_file():
         raise BeatforgeError(f"{dataset}: not a beatforge dataset (no {INDEX_NAME}; run 'beatforge dataset build')")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    text = read_text(path, max_bytes=MAX_INDEX_BYTES, what="a dataset index")
+    records = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except (ValueError, RecursionError):
+            rec = None
+        if not isinstance(rec, dict):
+            raise BeatforgeError(f"{path}: line {n} is not a JSON record (a corrupt index: rebuild it with "
+                                 "'beatforge dataset build')")
+        records.append(rec)
+    return records
 
 
 def load_notes(dataset: str | Path, record: dict) -> np.ndarray:

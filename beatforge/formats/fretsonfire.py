@@ -45,13 +45,17 @@ from pathlib import Path
 import numpy as np
 
 from beatforge.charts.chart import AudioSource, ChartMeta, ManiaChart, TimingPoint
+from beatforge.constants import MAX_CHART_MS, MAX_CHART_NOTES, MAX_SMALL_FILE_BYTES
 from beatforge.errors import ChartError
-from beatforge.fileio import read_bounded
+from beatforge.fileio import file_in_folder, read_bounded
+from beatforge.formats.osu import check_chart_budget
 
 DIFFICULTIES: tuple[tuple[str, int], ...] = (("Easy", 60), ("Medium", 72), ("Hard", 84), ("Expert", 96))
 FRETS = 5
 DEFAULT_TEMPO = 500000  # microseconds per beat (120 BPM), the MIDI default before the first set_tempo
-MAX_MIDI_BYTES = 32 << 20
+# Real notes.mid files are 10-500 KB (a Clone Hero full-band chart about 1 MB). mido builds an object per event:
+# a 3 MB file of notes takes 280 MB and 10 s to parse, so the budget stays near the real sizes.
+MAX_MIDI_BYTES = 4 << 20
 PREFERRED_TRACKS = ("PART GUITAR", "T1 GEMS", "PART GUITAR COOP", "PART RHYTHM", "PART BASS", "PART KEYS")
 _NOT_GUITAR = re.compile(r"^(PART (DRUMS|VOCALS|REAL_|GUITAR GHL|BASS GHL|KEYS_ANIM)|HARM\d|EVENTS|VENUE|BEAT)",
                          re.IGNORECASE)
@@ -65,7 +69,7 @@ def read_song_ini(path: Path) -> dict[str, str]:
     """The ``[song]`` keys of a song.ini, lower-cased. Tolerant: junk lines are skipped, the section name is
     matched case-insensitively, and keys before any section (or in a lone other section) are used too."""
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, max_bytes=MAX_SMALL_FILE_BYTES, what="a song.ini")
     except OSError as exc:
         raise ChartError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if b"\x00" in raw[:4096]:
@@ -116,7 +120,8 @@ def _load_midi(path: Path):
     except EOFError:
         raise ChartError(f"{path}: not a readable MIDI file (truncated)") from None
     except Exception as exc:  # mido raises OSError, ValueError, KeyError, IndexError... on corrupt data
-        raise ChartError(f"{path}: not a readable MIDI file ({type(exc).__name__}: {exc})") from None
+        detail = " ".join(str(exc).split())[:100]
+        raise ChartError(f"{path}: not a readable MIDI file ({type(exc).__name__}: {detail})") from None
     if midi.type not in (0, 1, 2):
         raise ChartError(f"{path}: unsupported MIDI file type {midi.type}")
     if not midi.ticks_per_beat or midi.ticks_per_beat <= 0:
@@ -124,8 +129,14 @@ def _load_midi(path: Path):
     return midi
 
 
-def _scan_track(track) -> tuple[str, _Track, list[tuple[int, int]], list[tuple[int, int]]]:
-    """A track's name, notes (paired on/off), tempo changes and time signatures (ticks absolute)."""
+def _scan_track(track, *, path: Path | str = "notes.mid", ticks_per_beat: int = 480,
+                ) -> tuple[str, _Track, list[tuple[int, int]], list[tuple[int, int]]]:
+    """A track's name, notes (paired on/off), tempo changes and time signatures (ticks absolute).
+
+    Raises ChartError for an event past the chart budget in ticks (even at the fastest tempo, 1 us per beat, a
+    tick past MAX_CHART_MS lies beyond it; mido reads a delta time of any length) or a track of too many notes.
+    """
+    max_ticks = int(MAX_CHART_MS * 1000) * max(int(ticks_per_beat), 1)
     name = ""
     tick = 0
     sounding: dict[tuple[int, int], int] = {}
@@ -134,12 +145,17 @@ def _scan_track(track) -> tuple[str, _Track, list[tuple[int, int]], list[tuple[i
     meters: list[tuple[int, int]] = []
     for msg in track:
         tick += msg.time
+        if tick > max_ticks:
+            raise ChartError(f"{path}: an event at tick {tick:.6g} lies past the chart's time range (allowed up to "
+                             f"{max_ticks:.6g} ticks, {MAX_CHART_MS:.0f} ms at any tempo)")
         kind = msg.type
         if kind == "note_on" or kind == "note_off":
             key = (msg.channel, msg.note)
             start = sounding.pop(key, None)
             if start is not None:
                 notes.append((start, tick, msg.note))
+                if len(notes) > MAX_CHART_NOTES:
+                    raise ChartError(f"{path}: a track of more than {MAX_CHART_NOTES} notes (a chart's most)")
             if kind == "note_on" and msg.velocity > 0:
                 sounding[key] = tick
         elif kind == "set_tempo":
@@ -229,6 +245,7 @@ def audio_stems(folder: Path) -> tuple[AudioSource, ...]:
     for stem in STEMS:
         for suffix in STEM_SUFFIXES:
             hit = files.get(stem + suffix)
+            hit = file_in_folder(folder, hit.name) if hit is not None else None  # no symlink out of the folder
             if hit is not None:
                 out.append(AudioSource(hit))
                 break
@@ -254,11 +271,11 @@ def read_fretsonfire(song_dir: str | Path) -> list[ManiaChart]:
     info = read_song_ini(ini_path)
     midi = _load_midi(mid_path)
 
-    scanned = [_scan_track(t) for t in midi.tracks]
+    scanned = [_scan_track(t, path=mid_path, ticks_per_beat=midi.ticks_per_beat) for t in midi.tracks]
     tracks = [s[1] for s in scanned]
     track = _pick_track(tracks, mid_path)
     if midi.type == 2:  # independent sequences: only the note track's own tempo applies
-        i = tracks.index(track)
+        i = next(k for k, t in enumerate(tracks) if t is track)  # by identity: == compares arrays
         tempos, meters = scanned[i][2], scanned[i][3]
     else:
         tempos = [tp for s in scanned for tp in s[2]]
@@ -288,6 +305,7 @@ def read_fretsonfire(song_dir: str | Path) -> list[ManiaChart]:
         sustain = 2 * (end - start) > midi.ticks_per_beat
         starts = tmap.ms(start) + delay
         ends = np.where(sustain, tmap.ms(end) + delay, np.nan)
+        check_chart_budget(starts, ends, f"{mid_path}#{name}", timing)
         meta = ChartMeta(
             title=info.get("name", "") or folder.name,
             artist=info.get("artist", ""),
@@ -297,7 +315,7 @@ def read_fretsonfire(song_dir: str | Path) -> list[ManiaChart]:
             audio=audio,
             path=f"{mid_path}#{name}",
             song_key=str(folder),
-            preview_ms=preview if preview is not None and preview > 0 else None,
+            preview_ms=preview if preview is not None and 0 < preview <= MAX_CHART_MS else None,
             od=8.0,
         )
         charts.append(ManiaChart(FRETS, starts, ends, col, list(timing), meta))

@@ -8,19 +8,38 @@ charts (an archive holds a whole set; a StepMania file holds every difficulty).
 from __future__ import annotations
 
 import os
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from beatforge.archive import member_names, read_member
+from beatforge.archive import chart_members, read_member
 from beatforge.charts.chart import ManiaChart
 from beatforge.errors import ChartError
 from beatforge.formats.fretsonfire import read_fretsonfire
-from beatforge.formats.osu import Beatmap, beatmap_meta, beatmap_to_mania, parse_osu
+from beatforge.formats.osu import MAX_OSU_BYTES, Beatmap, beatmap_meta, beatmap_to_mania, parse_osu
 from beatforge.formats.quaver import read_qp, read_qua
 from beatforge.formats.stepmania import read_stepmania
 from beatforge.formats.tuijson import looks_like_tui_chart, read_tui_json
 
 CHART_SUFFIXES = (".osu", ".osz", ".qua", ".qp", ".sm", ".ssc", ".json")
+
+
+# What a reader may raise on a malformed file it did not foresee (each reader checks the values it reads; this is
+# the last guard): ValueError covers UnicodeError, struct.error is how MIDI bytes fail to unpack.
+_MALFORMED = (ValueError, KeyError, TypeError, IndexError, ZeroDivisionError, OverflowError, RecursionError,
+              struct.error)
+
+
+@contextmanager
+def malformed_as_chart_error(path: str | Path) -> Iterator[None]:
+    """Turn an exception a malformed chart file raises inside a reader into a one-line ChartError naming it."""
+    try:
+        yield
+    except _MALFORMED as exc:
+        detail = next(iter(str(exc).splitlines()), "")[:100]
+        raise ChartError(f"{path}: malformed chart ({type(exc).__name__}{': ' + detail if detail else ''})") from None
 
 
 @dataclass(frozen=True)
@@ -93,13 +112,18 @@ def discover(folder: str | Path) -> list[Source]:
 def load_beatmaps(source: Source | str | Path) -> list[Beatmap]:
     """The osu! beatmaps of an .osu file or .osz archive (any game mode)."""
     src = source if isinstance(source, Source) else source_of(source)
+    with malformed_as_chart_error(src.path):
+        return _load_beatmaps(src)
+
+
+def _load_beatmaps(src: Source) -> list[Beatmap]:
     if src.kind == "osu":
         return [parse_osu(src.path)]
     if src.kind == "osz":
-        names = [n for n in member_names(src.path) if n.lower().endswith(".osu")]
+        names = chart_members(src.path, (".osu",))
         if not names:
             raise ChartError(f"{src.path}: the archive holds no .osu beatmap")
-        return [parse_osu(read_member(src.path, n), path=f"{src.path}::{n}") for n in sorted(names)]
+        return [parse_osu(read_member(src.path, n, max_bytes=MAX_OSU_BYTES), path=f"{src.path}::{n}") for n in names]
     raise ChartError(f"{src.path}: not an osu! beatmap (.osu / .osz)")
 
 
@@ -127,9 +151,15 @@ def load_charts(source: Source | str | Path, *, skip_other_modes: bool = True) -
     """Every mania chart a source holds, whatever its game.
 
     osu! beatmaps of other modes (standard, taiko, catch) are skipped when ``skip_other_modes``;
-    otherwise they raise. A source with no mania chart at all raises ChartError.
+    otherwise they raise. A source with no mania chart at all raises ChartError, and so does a malformed one,
+    whatever a reader let through (see :func:`malformed_as_chart_error`).
     """
     src = source if isinstance(source, Source) else source_of(source)
+    with malformed_as_chart_error(src.path):
+        return _load_charts(src, skip_other_modes)
+
+
+def _load_charts(src: Source, skip_other_modes: bool) -> list[ManiaChart]:
     if src.kind in ("osu", "osz"):
         beatmaps = load_beatmaps(src)
         charts = [mania_from_beatmap(bm, src) for bm in beatmaps if bm.mode == 3 or not skip_other_modes]

@@ -35,22 +35,56 @@ from beatforge.charts.beatmap import (
     parse_int,
 )
 from beatforge.charts.chart import AudioSource, ChartMeta, ManiaChart, TimingPoint
-from beatforge.constants import MAX_KEYS, MIN_KEYS
+from beatforge.constants import MAX_CHART_MS, MAX_CHART_NOTES, MAX_KEYS, MIN_KEYS
 from beatforge.errors import ChartError
 from beatforge.fileio import decode_text, read_bounded
 
 __all__ = [  # with the beatmap model of :mod:`beatforge.charts.beatmap`, re-exported
     "CIRCLE", "COMBO_SKIP_MASK", "HOLD", "MAX_OSU_BYTES", "MODES", "MODE_IDS", "NEW_COMBO", "SLIDER", "SPINNER",
-    "Beatmap", "HitObject", "OsuTimingPoint", "beatmap_meta", "beatmap_to_mania", "column_x", "mania_column",
-    "mania_to_beatmap", "parse_osu", "read_osu_mania", "write_osu",
+    "Beatmap", "HitObject", "OsuTimingPoint", "beatmap_meta", "beatmap_to_mania", "check_chart_budget", "checked_time",
+    "column_x", "mania_column", "mania_to_beatmap", "parse_osu", "read_osu_mania", "write_osu",
 ]
 
 _KEY_VALUE_SECTIONS = ("General", "Editor", "Metadata", "Difficulty")
 _SECTION_RE = re.compile(r"^\[(\w+)\]\s*$")
-_HEADER_RE = re.compile(r"osu file format v(\d+)")
+_HEADER_RE = re.compile(r"osu file format v(\d{1,9})")
 _MAX_COORD = 131072.0  # osu! clamps positions to +-131072 when reading (lazer's parsing limit)
-_MAX_TIME = 1e9  # about 11.5 days: anything larger is garbage, not a chart
 MAX_OSU_BYTES = 64 << 20  # the largest ranked .osu files are a few MB
+_TIME_RANGE = f"allowed -{MAX_CHART_MS:.0f} to {MAX_CHART_MS:.0f} ms"
+
+
+# ================================================================================== the chart budget
+# Every reader (.osu, .qua, .sm/.ssc, tui JSON, notes.mid) holds its charts to the same budget: times finite and
+# within +-MAX_CHART_MS, at most MAX_CHART_NOTES notes. A time past it (1e300, inf, a MIDI delta of days) would
+# make analysis allocate gigabytes.
+def checked_time(value: float, what: str, path: str) -> float:
+    """``value`` (ms) when finite and within the chart budget, else ChartError naming ``what`` and the range."""
+    if not math.isfinite(value) or abs(value) > MAX_CHART_MS:
+        raise ChartError(f"{path}: {what} at an absurd time {value:g} ms ({_TIME_RANGE})")
+    return value
+
+
+def check_note_count(n: int, path: str) -> None:
+    if n > MAX_CHART_NOTES:
+        raise ChartError(f"{path}: more than {MAX_CHART_NOTES} notes (the most a chart may hold)")
+
+
+def check_chart_budget(starts: np.ndarray, ends: np.ndarray, path: str, timing=()) -> None:
+    """ChartError unless a chart's notes (``ends`` NaN for a tap) and timing points fit the chart budget."""
+    check_note_count(len(starts), path)
+    for tp in timing:  # first: a tempo past the budget is what puts the notes past it
+        checked_time(tp.time, "a timing point", path)
+        if not 0 < tp.beat_length <= MAX_CHART_MS:
+            raise ChartError(f"{path}: timing point at {tp.time:g} ms has an absurd beat length {tp.beat_length:g} ms "
+                             f"(allowed above 0 up to {MAX_CHART_MS:.0f} ms)")
+    starts = np.asarray(starts, dtype=np.float64)
+    ends = np.asarray(ends, dtype=np.float64)
+    bad = ~(np.abs(starts) <= MAX_CHART_MS)
+    if bad.any():
+        checked_time(float(starts[bad][0]), "a note", path)
+    bad = ~np.isnan(ends) & ~(np.abs(ends) <= MAX_CHART_MS)
+    if bad.any():
+        checked_time(float(ends[bad][0]), "a long note's end", path)
 
 
 # ================================================================================== parsing
@@ -111,6 +145,7 @@ def parse_osu(source: str | bytes | Path, *, path: str = "") -> Beatmap:
             bm.timing_points.append(_parse_timing_point(line, path))
         elif section == "HitObjects":
             bm.hit_objects.append(_parse_hit_object(line, path, bm.format_version))
+            check_note_count(len(bm.hit_objects), path)
         else:
             bm.extra_sections[section].append(raw.rstrip())
     return bm
@@ -122,8 +157,7 @@ def _parse_timing_point(line: str, path: str) -> OsuTimingPoint:
         raise ChartError(f"{path}: bad timing point '{line[:40]}'")
     time = parse_float(parts[0], "a timing point", path)
     beat_length = parse_float(parts[1], "a timing point", path)
-    if abs(time) > _MAX_TIME:
-        raise ChartError(f"{path}: timing point at an absurd time {time}")
+    checked_time(time, "timing point", path)
 
     def field_(i: int, default: int) -> int:
         return parse_int(parts[i], "a timing point", path) if len(parts) > i and parts[i] else default
@@ -151,8 +185,7 @@ def _parse_hit_object(line: str, path: str, version: int) -> HitObject:
     time = parse_float(parts[2], "a hit object", path)
     if abs(x) > _MAX_COORD or abs(y) > _MAX_COORD:
         raise ChartError(f"{path}: hit object at {parts[2].strip()} ms has absurd coordinates ({x:g}, {y:g})")
-    if abs(time) > _MAX_TIME:
-        raise ChartError(f"{path}: hit object at an absurd time {time:g} ms")
+    checked_time(time, "hit object", path)
     otype = parse_int(parts[3], "a hit object", path)
     hitsound = parse_int(parts[4], "a hit object", path) if len(parts) > 4 and parts[4].strip() else 0
     obj = HitObject(x=x, y=y, time=time, type=otype, hitsound=hitsound)
@@ -175,12 +208,13 @@ def _parse_hit_object(line: str, path: str, version: int) -> HitObject:
         obj.hit_sample = rest[5].strip() if len(rest) > 5 else None
     elif otype & SPINNER:
         if rest and rest[0].strip():
-            obj.end_time = parse_float(rest[0], "a spinner", path)
+            obj.end_time = checked_time(parse_float(rest[0], "a spinner", path), "a spinner's end", path)
         obj.hit_sample = rest[1].strip() if len(rest) > 1 else None
     elif otype & HOLD:
         if rest:
             end, _, sample = rest[0].partition(":")
-            obj.end_time = parse_float(end, "a hold note", path) if end.strip() else None
+            if end.strip():
+                obj.end_time = checked_time(parse_float(end, "a hold note", path), "a hold's end", path)
             obj.hit_sample = sample.strip() if sample else None
     else:
         obj.hit_sample = rest[0].strip() if rest else None
@@ -195,17 +229,30 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
+_LINE_BREAKS = {c: " " for c in [*range(32), 127, 0x85, 0x2028, 0x2029]}
+
+
+def one_line(text: object, *, strip: bool = True) -> str:
+    """Text that stays one line of an .osu file: control characters and every Unicode line break become
+    spaces. A title, artist or file name comes from a user or a stranger's file; with a newline in it, it could
+    write sections of its own (an ``[Events]`` background of the sender's choosing). ``strip=False`` keeps the
+    leading spaces that nest storyboard commands."""
+    line = str(text).translate(_LINE_BREAKS)
+    return line.strip() if strip else line
+
+
 def write_osu(bm: Beatmap) -> str:
-    """The beatmap as .osu text, format v14 (osu! stable and lazer read it)."""
+    """The beatmap as .osu text, format v14 (osu! stable and lazer read it); every value one line
+    (:func:`one_line`)."""
     out = ["osu file format v14", ""]
     for name in _KEY_VALUE_SECTIONS:
         values: dict[str, str] = getattr(bm, name.lower())
         out.append(f"[{name}]")
         sep = ": " if name in ("General", "Editor") else ":"
-        out.extend(f"{k}{sep}{v}" for k, v in values.items())
+        out.extend(f"{one_line(k).replace(':', '')}{sep}{one_line(v)}" for k, v in values.items())
         out.append("")
     out.append("[Events]")
-    out.extend(bm.events)
+    out.extend(one_line(e, strip=False) for e in bm.events)
     out.append("")
     out.append("[TimingPoints]")
     for tp in bm.timing_points:
@@ -219,8 +266,8 @@ def write_osu(bm: Beatmap) -> str:
         out.extend(f"{k} : {v}" for k, v in bm.colours.items())
         out.append("")
     for name, lines in bm.extra_sections.items():
-        out.append(f"[{name}]")
-        out.extend(lines)
+        out.append(f"[{one_line(name)}]")
+        out.extend(one_line(x, strip=False) for x in lines)
         out.append("")
     out.append("[HitObjects]")
     out.extend(_hit_object_line(o) for o in bm.hit_objects)
@@ -279,6 +326,7 @@ def beatmap_to_mania(bm: Beatmap, *, audio_dir: Path | None = None, archive: Pat
     )
     meta = beatmap_meta(bm, audio_dir=audio_dir, archive=archive)
     timing = [TimingPoint(tp.time, tp.beat_length, tp.meter) for tp in bm.red_lines() if tp.beat_length > 0]
+    check_chart_budget(starts, ends, bm.path, timing)
     return ManiaChart(
         keys=_checked_keys(keys, bm.path),
         starts=starts,
@@ -311,7 +359,8 @@ def beatmap_meta(bm: Beatmap, *, audio_dir: Path | None = None, archive: Path | 
         member = find_member(archive, name)
         audio = (AudioSource(archive, member or name),)
     elif name and audio_dir is not None:
-        audio = (AudioSource(_find_case_insensitive(audio_dir, name)),)
+        found = AudioSource.in_folder(audio_dir, name)  # inside the map's folder only
+        audio = (found,) if found is not None else ()
     preview = bm.general.get("PreviewTime")
     return ChartMeta(
         title=md.get("Title", ""),
@@ -323,23 +372,11 @@ def beatmap_meta(bm: Beatmap, *, audio_dir: Path | None = None, archive: Path | 
         path=bm.path,
         set_id=opt_int("BeatmapSetID"),
         map_id=opt_int("BeatmapID"),
-        preview_ms=float(preview) if preview and preview.lstrip("-").isdigit() and int(preview) >= 0 else None,
+        preview_ms=float(preview) if preview and preview.isdecimal() and float(preview) <= MAX_CHART_MS else None,
         tags=md.get("Tags", ""),
         od=bm.diff("OverallDifficulty", 8.0),
         hp=bm.diff("HPDrainRate", 8.0),
     )
-
-
-def _find_case_insensitive(folder: Path, name: str) -> Path:
-    """osu! runs on case-insensitive Windows: charts often name their audio with another case."""
-    exact = folder / name
-    if exact.exists():
-        return exact
-    lowered = name.replace("\\", "/").lower()
-    for child in folder.iterdir() if folder.is_dir() else ():
-        if child.name.lower() == lowered:
-            return child
-    return exact
 
 
 def mania_to_beatmap(

@@ -8,20 +8,22 @@ carry ``StartTime`` and ``Bpm``.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from beatforge.archive import find_member, member_names, read_member
+from beatforge.archive import chart_members, find_member, read_member
 from beatforge.charts.chart import AudioSource, ChartMeta, ManiaChart, TimingPoint
+from beatforge.constants import MAX_CHART_MS, MAX_CHART_NOTES
 from beatforge.errors import ChartError
 from beatforge.fileio import decode_text, read_bounded
-from beatforge.formats.osu import _find_case_insensitive
+from beatforge.formats.osu import check_chart_budget, check_note_count
 
 MAX_QUA_BYTES = 64 << 20
-_MODE_RE = re.compile(r"^Keys(\d+)$")
+_MODE_RE = re.compile(r"^Keys(\d{1,6})$")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is ~10x faster on 5,000-note files
 _HIT_OBJECTS_RE = re.compile(r"^HitObjects:[ \t]*\n", re.M)
 _TOP_KEY_RE = re.compile(r"^[A-Za-z]", re.M)
@@ -51,6 +53,8 @@ def _fast_hit_objects(text: str) -> tuple[str, np.ndarray, np.ndarray, np.ndarra
     if len(fields) != len(_ANY_FIELD_RE.findall(block)):
         return None  # a value that is not a plain number: let YAML read (and judge) it
     n = len(items)
+    if n > MAX_CHART_NOTES:
+        return None  # YAML reads it, and the note cap rejects it
     starts, lanes, ends = np.zeros(n), np.full(n, -1, dtype=np.int64), np.full(n, np.nan)
     if fields:
         pos = np.array([m.start() for m in fields], dtype=np.int64)
@@ -62,6 +66,8 @@ def _fast_hit_objects(text: str) -> tuple[str, np.ndarray, np.ndarray, np.ndarra
             values = np.array([float(m.group(2)) for m in fields])
         except ValueError:
             return None
+        if not np.all(np.abs(values) <= MAX_CHART_MS):
+            return None  # 1e999, a huge Lane ...: let the YAML path judge it
         for name, target in (("StartTime", starts), ("Lane", lanes), ("EndTime", ends)):
             sel = names == name
             if np.bincount(owner[sel], minlength=n).max(initial=0) > 1:
@@ -81,13 +87,28 @@ def parse_qua(data: bytes | str, *, path: str, audio_lookup=None, song_key: str 
         path: for messages and metadata.
         audio_lookup: callable(name) -> AudioSource | None that resolves ``AudioFile``.
         song_key: groups every difficulty of one song.
+
+    Raises:
+        ChartError: not a .qua chart, a malformed or non-finite value, or a chart past the chart budget.
     """
+    try:
+        return _parse_qua(data, path=path, audio_lookup=audio_lookup, song_key=song_key)
+    except RecursionError:  # str() of a value nested ~1,000 deep (libyaml's own limit) in a metadata field
+        raise ChartError(f"{path}: a .qua value is nested too deeply") from None
+
+
+def _parse_qua(data: bytes | str, *, path: str, audio_lookup=None, song_key: str = "") -> ManiaChart:
     if isinstance(data, bytes):
         data = decode_text(data, path=path, what="a .qua text file")
     data = data.replace("\r\n", "\n")
+    check_note_count(data.count("Lane"), path)  # every hit object names its Lane: refused before YAML builds them
     fast = _fast_hit_objects(data)
     try:
         doc = yaml.load(fast[0] if fast else data, Loader=_Loader)
+    except RecursionError:
+        raise ChartError(f"{path}: not valid .qua YAML (nested too deeply)") from None
+    except (ValueError, OverflowError) as exc:  # a value YAML's own constructors refuse (a 5,000-digit int ...)
+        raise ChartError(f"{path}: not valid .qua YAML ({type(exc).__name__}: {str(exc)[:80]})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -98,7 +119,7 @@ def parse_qua(data: bytes | str, *, path: str, audio_lookup=None, song_key: str 
     mode = str(doc.get("Mode", ""))
     match = _MODE_RE.match(mode)
     if not match:
-        raise ChartError(f"{path}: unsupported Quaver mode '{mode}' (expected Keys4, Keys7, ...)")
+        raise ChartError(f"{path}: unsupported Quaver mode {mode[:40]!r} (expected Keys4, Keys7, ...)")
     keys = int(match.group(1)) + (1 if doc.get("HasScratchKey") else 0)
 
     if fast:
@@ -107,23 +128,31 @@ def parse_qua(data: bytes | str, *, path: str, audio_lookup=None, song_key: str 
         objects = doc.get("HitObjects") or []
         if not isinstance(objects, list):
             raise ChartError(f"{path}: HitObjects is not a list")
+        check_note_count(len(objects), path)
         try:
             starts = np.array([float(o.get("StartTime", 0) or 0) for o in objects], dtype=np.float64)
-            lanes = np.array([int(o.get("Lane", 0)) for o in objects], dtype=np.int64)
-            ends = np.array([float(o["EndTime"]) if o.get("EndTime") else np.nan for o in objects], dtype=np.float64)
-        except (TypeError, ValueError, AttributeError):
+            lanes = np.array([float(o.get("Lane", 0)) for o in objects], dtype=np.float64)
+            end_values = [float(o["EndTime"]) if o.get("EndTime") else None for o in objects]  # None: a tap
+        except (TypeError, ValueError, AttributeError, OverflowError):
             raise ChartError(f"{path}: malformed hit object (StartTime / Lane / EndTime must be numbers)") from None
+        if np.isnan(lanes).any() or any(e is not None and math.isnan(e) for e in end_values):
+            raise ChartError(f"{path}: a note's Lane or EndTime is not a number (NaN)")
+        ends = np.array([np.nan if e is None else e for e in end_values], dtype=np.float64)
     if len(lanes) and (lanes.min() < 1 or lanes.max() > keys):
         raise ChartError(f"{path}: a note's Lane lies outside 1-{keys}")
+    lanes = lanes.astype(np.int64)
 
     timing = []
-    for tp in doc.get("TimingPoints") or []:
-        try:
+    try:
+        for tp in doc.get("TimingPoints") or []:
             bpm = float(tp.get("Bpm", 0))
+            if not math.isfinite(bpm):
+                raise ChartError(f"{path}: a timing point's Bpm is {bpm} (must be a finite number)")
             if bpm > 0:
                 timing.append(TimingPoint(float(tp.get("StartTime", 0) or 0), 60000.0 / bpm, 4))
-        except (TypeError, ValueError, AttributeError):
-            raise ChartError(f"{path}: malformed timing point") from None
+    except (TypeError, ValueError, AttributeError, OverflowError):
+        raise ChartError(f"{path}: malformed timing point (StartTime / Bpm must be numbers)") from None
+    check_chart_budget(starts, ends, path, timing)
 
     audio_name = str(doc.get("AudioFile") or "")
     audio = audio_lookup(audio_name) if (audio_lookup and audio_name) else None
@@ -139,7 +168,7 @@ def parse_qua(data: bytes | str, *, path: str, audio_lookup=None, song_key: str 
         song_key=song_key,
         set_id=_positive(doc.get("MapSetId")),
         map_id=_positive(doc.get("MapId")),
-        preview_ms=float(preview) if isinstance(preview, (int, float)) and preview >= 0 else None,
+        preview_ms=float(preview) if isinstance(preview, (int, float)) and 0 <= preview <= MAX_CHART_MS else None,
         tags=str(doc.get("Tags") or ""),
     )
     return ManiaChart(keys=keys, starts=starts, ends=ends, columns=lanes - 1, timing=timing, meta=meta)
@@ -148,7 +177,7 @@ def parse_qua(data: bytes | str, *, path: str, audio_lookup=None, song_key: str 
 def _positive(value) -> int | None:
     try:
         v = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return v if v > 0 else None
 
@@ -158,8 +187,8 @@ def read_qua(path: str | Path) -> ManiaChart:
     p = Path(path)
     data = read_bounded(p, max_bytes=MAX_QUA_BYTES, what="a .qua file")
 
-    def lookup(name: str) -> AudioSource:
-        return AudioSource(_find_case_insensitive(p.parent, name))
+    def lookup(name: str) -> AudioSource | None:
+        return AudioSource.in_folder(p.parent, name)  # inside the chart's folder only
 
     return parse_qua(data, path=str(p), audio_lookup=lookup, song_key=str(p.parent))
 
@@ -172,9 +201,9 @@ def read_qp(path: str | Path) -> list[ManiaChart]:
         return AudioSource(p, find_member(p, name) or name)
 
     charts = [
-        parse_qua(read_member(p, name), path=f"{p}::{name}", audio_lookup=lookup, song_key=str(p))
-        for name in sorted(member_names(p))
-        if name.lower().endswith(".qua")
+        parse_qua(read_member(p, name, max_bytes=MAX_QUA_BYTES), path=f"{p}::{name}", audio_lookup=lookup,
+                  song_key=str(p))
+        for name in chart_members(p, (".qua",))
     ]
     if not charts:
         raise ChartError(f"{p}: the archive holds no .qua chart")

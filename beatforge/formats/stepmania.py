@@ -44,8 +44,10 @@ from pathlib import Path
 import numpy as np
 
 from beatforge.charts.chart import AudioSource, ChartMeta, ManiaChart, TimingPoint
+from beatforge.constants import MAX_CHART_MS, MAX_CHART_NOTES
 from beatforge.errors import ChartError
-from beatforge.fileio import decode_text, read_bounded
+from beatforge.fileio import decode_text, file_in_folder, read_bounded
+from beatforge.formats.osu import check_chart_budget
 
 # Key count of every supported StepsType. dance-couple is left out on purpose: it is two 4-panel charts for two
 # players, and read as one 8K chart it asks one player to cover both.
@@ -64,6 +66,13 @@ ROWS_PER_MEASURE = 4 * ROWS_PER_BEAT
 FAST_BPM_WARP = 9999999.0  # StepMania treats a BPM above this as an (SM4-style) warp
 VERSION_SPLIT_TIMING = 0.7  # .ssc files older than this have no per-chart timing
 MAX_SIMFILE_BYTES = 64 << 20
+# What a timing list may hold (beyond: a ChartError naming the value). Beats and BPMs far past any real chart (old
+# warp gimmicks use BPMs of 1e8 or so), small enough that every row (48 per beat) fits an int64; seconds (offset,
+# stops, delays) within the chart budget.
+MAX_BEAT = 1e9
+MAX_BPM = 1e12
+MIN_BPM = 60000.0 / MAX_CHART_MS
+MAX_SECONDS = MAX_CHART_MS / 1000.0
 AUDIO_SUFFIXES = (".ogg", ".mp3", ".opus", ".oga", ".wav", ".flac")
 
 # StepMania's OldStyleStringToDifficulty (a superset of the .ssc names).
@@ -141,21 +150,63 @@ def parse_msd(text: str) -> list[_Value]:
 
 
 # ============================================================================================ numbers
+class _BadValue(ValueError):
+    """A value of the simfile outside what it may hold: :func:`parse_stepmania` reports it as a ChartError."""
+
+
 def _float(text: str, default: float | None = 0.0) -> float | None:
-    """StepMania's StringToFloat: the leading number of ``text``; ``default`` when there is none."""
+    """StepMania's StringToFloat: the leading number of ``text``; ``default`` when there is none.
+
+    A number too large for a float (``1e999``) is an error, not a silent default."""
     m = _FLOAT_RE.match(text)
     if not m:
         return default
-    try:
-        v = float(m.group(1))
-    except (ValueError, OverflowError):
-        return default
-    return v if math.isfinite(v) else default
+    v = float(m.group(1))
+    if not math.isfinite(v):
+        raise _BadValue(f"the number {m.group(1)[:30]} is too large (not finite)")
+    return v
 
 
 def _int(text: str, default: int) -> int:
     m = _INT_RE.match(text)
-    return int(m.group(1)) if m else default
+    try:
+        return int(m.group(1)) if m else default
+    except ValueError:  # more digits than Python converts
+        return default
+
+
+def _checked(pairs: list[tuple[float, float]], what: str, low: float, high: float) -> list[tuple[float, float]]:
+    """``pairs`` of a timing list when every beat lies within +-MAX_BEAT and every value within [low, high]."""
+    for beat, value in pairs:
+        if abs(beat) > MAX_BEAT:
+            raise _BadValue(f"#{what} entry at beat {beat:g} (allowed beats -{MAX_BEAT:g} to {MAX_BEAT:g})")
+        if not low <= value <= high:
+            raise _BadValue(f"#{what} value {value:g} at beat {beat:g} (allowed {low:g} to {high:g})")
+    return pairs
+
+
+def _checked_bpms(pairs: list[tuple[float, float]], *, sm: bool) -> list[tuple[float, float]]:
+    """BPMs of a timing list: never 0, negative only in .sm files (StepMania's old warps), at most MAX_BPM, and
+    at least MIN_BPM (a beat longer than the whole chart budget)."""
+    for beat, bpm in pairs:
+        if bpm == 0 or (bpm < 0 and not sm):
+            raise _BadValue(f"BPM {bpm:g} at beat {beat:g} (a BPM must be positive"
+                            + (", or negative for an .sm warp)" if sm else ")"))
+        if abs(bpm) < MIN_BPM:
+            raise _BadValue(f"BPM {bpm:g} at beat {beat:g} (allowed {MIN_BPM:.3g} to {MAX_BPM:g}: a beat within "
+                            f"{MAX_CHART_MS:.0f} ms)")
+    return _checked(pairs, "BPMS", -MAX_BPM, MAX_BPM)
+
+
+def _shown(text: str) -> str:
+    """File text as a message shows it: on one line, at most 40 characters."""
+    return " ".join(text.split())[:40]
+
+
+def _checked_offset(offset: float) -> float:
+    if abs(offset) > MAX_SECONDS:
+        raise _BadValue(f"#OFFSET {offset:g} s (allowed -{MAX_SECONDS:g} to {MAX_SECONDS:g} s)")
+    return offset
 
 
 def _beat(text: str) -> float | None:
@@ -466,6 +517,8 @@ def parse_note_rows(data: str, keys: int, *, where: str) -> _Notes:
                     cols.append(col)
                     ends.append(-1 if ch in "1L" else -2)  # -2: an open head
                     alive.append(True)
+            if len(rows) > MAX_CHART_NOTES:
+                raise ChartError(f"{where}: more than {MAX_CHART_NOTES} notes (the most a chart may hold)")
                 # M (mine), F (fake) and unknown characters are not notes
     r = np.array(rows, dtype=np.int64)
     c = np.array(cols, dtype=np.int64)
@@ -500,23 +553,24 @@ def _difficulty(text: str) -> str:
 
 
 def _song_timing(song: dict[str, str], *, sm: bool) -> _TimingSpec:
-    spec = _TimingSpec(offset=_float(song.get("OFFSET", "0")) or 0.0)
-    bpms = [(b, v) for b, v in _pairs(song.get("BPMS", "")) if v != 0]
-    stops = [(b, v) for b, v in _pairs(song.get("STOPS", song.get("FREEZES", ""))) if v != 0]
-    spec.delays = _pairs(song.get("DELAYS", ""))
+    spec = _TimingSpec(offset=_checked_offset(_float(song.get("OFFSET", "0")) or 0.0))
+    bpms = _checked_bpms(_pairs(song.get("BPMS", "")), sm=sm)
+    stops = [(b, v) for b, v in _checked(_pairs(song.get("STOPS", song.get("FREEZES", ""))), "STOPS",
+                                         -MAX_SECONDS, MAX_SECONDS) if v != 0]
+    spec.delays = _checked(_pairs(song.get("DELAYS", "")), "DELAYS", -MAX_SECONDS, MAX_SECONDS)
     if sm:
         change, spec.bpms, spec.stops, spec.warps = sm_bpms_and_stops(bpms, stops)
         spec.offset += change
     else:
         spec.bpms, spec.stops = bpms, stops
         spec.warps = _ssc_warps(song.get("WARPS", ""), _float(song.get("VERSION", ""), None))
-        spec.fakes = _pairs(song.get("FAKES", ""))
+        spec.fakes = _checked(_pairs(song.get("FAKES", "")), "FAKES", -MAX_BEAT, MAX_BEAT)
     return spec
 
 
 def _ssc_warps(text: str, version: float | None) -> list[tuple[float, float]]:
     out = []
-    for beat, value in _pairs(text):
+    for beat, value in _checked(_pairs(text), "WARPS", -MAX_BEAT, MAX_BEAT):
         if version is not None and version < VERSION_SPLIT_TIMING and value > beat:
             out.append((beat, value - beat))  # early .ssc files gave the warp's destination beat
         elif value > 0:
@@ -527,32 +581,28 @@ def _ssc_warps(text: str, version: float | None) -> list[tuple[float, float]]:
 def _chart_timing(block: _ChartBlock, song_spec: _TimingSpec, version: float | None) -> _TimingSpec:
     own = block.own_timing
     offset = (_float(own["OFFSET"]) or 0.0) if "OFFSET" in own else block.song_offset
-    spec = _TimingSpec(offset=offset)
-    bpms = [(b, v) for b, v in _pairs(own.get("BPMS", "")) if v > 0]
+    spec = _TimingSpec(offset=_checked_offset(offset))
+    bpms = _checked_bpms(_pairs(own.get("BPMS", "")), sm=False)
     spec.bpms = bpms or song_spec.bpms
-    spec.stops = _pairs(own.get("STOPS", ""))
-    spec.delays = _pairs(own.get("DELAYS", ""))
+    spec.stops = _checked(_pairs(own.get("STOPS", "")), "STOPS", -MAX_SECONDS, MAX_SECONDS)
+    spec.delays = _checked(_pairs(own.get("DELAYS", "")), "DELAYS", -MAX_SECONDS, MAX_SECONDS)
     spec.warps = _ssc_warps(own.get("WARPS", ""), version)
-    spec.fakes = _pairs(own.get("FAKES", ""))
+    spec.fakes = _checked(_pairs(own.get("FAKES", "")), "FAKES", -MAX_BEAT, MAX_BEAT)
     return spec
 
 
 def _find_audio(folder: Path, name: str) -> AudioSource | None:
+    """#MUSIC inside the simfile's folder only (never a file elsewhere on disk: see beatforge.fileio)."""
     name = name.strip()
-    children = sorted(folder.iterdir()) if folder.is_dir() else []
-    if name:
-        wanted = name.replace("\\", "/").lower()
-        exact = folder / name
-        if exact.is_file():
-            return AudioSource(exact)
-        for child in children:
-            if child.name.lower() == wanted or child.name.lower() == Path(wanted).name:
-                return AudioSource(child)
+    hit = file_in_folder(folder, name) if name else None
+    if hit is not None:
+        return AudioSource(hit)
     # StepMania falls back to the folder's audio file when #MUSIC is empty or names a missing file.
-    found = [c for c in children if c.suffix.lower() in AUDIO_SUFFIXES and c.is_file()]
+    children = sorted(folder.iterdir()) if folder.is_dir() else []
+    found = [h for c in children if c.suffix.lower() in AUDIO_SUFFIXES and (h := file_in_folder(folder, c.name))]
     if len(found) == 1 or (found and not name):
         return AudioSource(found[0])
-    return AudioSource(folder / name) if name else None
+    return AudioSource.in_folder(folder, name)  # named but missing: "not found"; reaching outside: nothing
 
 
 def read_stepmania(path: str | Path) -> list[ManiaChart]:
@@ -568,7 +618,18 @@ def parse_stepmania(data: bytes | str, *, path: str, ssc: bool | None = None,
 
     ``ssc`` picks the dialect; by default it is read from the content (``#NOTEDATA`` blocks mean .ssc), so a
     simfile saved under the other suffix still loads.
+
+    Raises:
+        ChartError: not a simfile, truncated, a zero (or, in .ssc, negative) BPM, a number out of range, or a
+            chart past the chart budget (constants.MAX_CHART_MS, MAX_CHART_NOTES).
     """
+    try:
+        return _parse_stepmania(data, path=path, ssc=ssc, song_dir=song_dir)
+    except _BadValue as exc:
+        raise ChartError(f"{path}: {exc}") from None
+
+
+def _parse_stepmania(data: bytes | str, *, path: str, ssc: bool | None, song_dir: Path | None) -> list[ManiaChart]:
     text = _decode(data, path) if isinstance(data, bytes) else data
     values = parse_msd(text)
     if not values:
@@ -592,7 +653,7 @@ def parse_stepmania(data: bytes | str, *, path: str, ssc: bool | None = None,
                 continue
             if tag in ("NOTES", "NOTES2"):
                 if not value.terminated:
-                    raise ChartError(f"{path}: truncated: chart {current.index} ({current.style or '?'}) "
+                    raise ChartError(f"{path}: truncated: chart {current.index} ({_shown(current.style) or '?'}) "
                                      f"has no closing ';' after its #NOTES")
                 current.notes = value.param(1)
                 blocks.append(current)
@@ -627,7 +688,7 @@ def parse_stepmania(data: bytes | str, *, path: str, ssc: bool | None = None,
                 song[tag] = value.param(1)
     if current is not None:
         raise ChartError(f"{path}: truncated: the file ends inside chart {current.index} "
-                         f"({current.style or 'no #STEPSTYPE'}) before its #NOTES")
+                         f"({_shown(current.style) or 'no #STEPSTYPE'}) before its #NOTES")
     if not blocks:
         raise ChartError(f"{path}: no #NOTES chart in the file (not a StepMania simfile, or truncated)")
 
@@ -643,7 +704,7 @@ def parse_stepmania(data: bytes | str, *, path: str, ssc: bool | None = None,
     for block in blocks:
         keys = STYLES.get(block.style)
         if keys is None:
-            skipped_styles.append(block.style or "no style")
+            skipped_styles.append(_shown(block.style) or "no style")
             continue
         notes_text = block.notes or ""
         where = f"{path}#{block.index}"
@@ -658,8 +719,11 @@ def parse_stepmania(data: bytes | str, *, path: str, ssc: bool | None = None,
         if len(rows) == 0:
             empty += 1
             continue
-        starts = clock.seconds(rows) * 1000.0
-        ends = np.where(end_rows >= 0, clock.seconds(np.maximum(end_rows, 0)) * 1000.0, np.nan)
+        with np.errstate(over="ignore", invalid="ignore"):  # a BPM of 1e-300: inf, which the budget refuses
+            starts = clock.seconds(rows) * 1000.0
+            ends = np.where(end_rows >= 0, clock.seconds(np.maximum(end_rows, 0)) * 1000.0, np.nan)
+            timing = clock.timing_points()
+        check_chart_budget(starts, ends, where, timing)
 
         difficulty = _difficulty(block.difficulty)
         meter = _int(block.meter, 1)
@@ -682,13 +746,13 @@ def parse_stepmania(data: bytes | str, *, path: str, ssc: bool | None = None,
             audio=(audio,) if audio is not None else (),
             path=where,
             song_key=str(song_dir) if song_dir is not None else path,
-            preview_ms=preview * 1000.0 if preview is not None and preview > 0 else None,
+            preview_ms=preview * 1000.0 if preview is not None and 0 < preview <= MAX_SECONDS else None,
             od=8.0,
         )
-        charts.append(ManiaChart(keys, starts, ends, cols, clock.timing_points(), meta))
+        charts.append(ManiaChart(keys, starts, ends, cols, timing, meta))
     if not charts:
         if empty:
             raise ChartError(f"{path}: every {_STYLE_LIST} chart is empty")
-        found = ", ".join(sorted(set(skipped_styles))) or "none"
+        found = ", ".join(sorted(set(skipped_styles))[:8]) or "none"
         raise ChartError(f"{path}: no {_STYLE_LIST} chart (found {found})")
     return charts

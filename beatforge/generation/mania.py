@@ -178,12 +178,12 @@ def _rhythm_source(request: ManiaRequest, song: Song, y: np.ndarray, acts: np.nd
     given = {"bpm": request.bpm, "offset": request.offset, "timing_from": request.timing_from}
     if request.rhythm == "selector":
         front = song_activations(list(song.sources))
+        selector = models.selector or load_selector(request.selector_model)
         if request.bpm is None and request.timing_from is None:
-            timing = beat_aligned_timing(y, front.beat, ACT_FRAME_MS)
+            timing = beat_aligned_timing(y, front.beat, ACT_FRAME_MS, latency_ms=float(selector.latency_ms))
         else:
             timing = song_timing(y, acts, audio_ms, **given)
         cands = candidates(front, y, timing, audio_ms)
-        selector = models.selector or load_selector(request.selector_model)
         span_beats = span_s * 1000.0 / timing[0].beat_length
         return timing, lambda n: select_notes(selector, cands, n, span_beats)
     timing = song_timing(y, acts, audio_ms, **given)

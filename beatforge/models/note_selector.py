@@ -1,7 +1,9 @@
 """The note selector: which candidate times (:mod:`beatforge.generation.rules.candidates`) become notes, for a chart
 of a requested density. A small MLP over each candidate's features, the features standardised by the training set's
 mean and spread, and a mask of the features it uses (all kept in the module's buffers, so the model file carries
-them)."""
+them). One more buffer, ``latency_ms``, is not used by the network: it is how far (ms) the beat grid estimated from
+the audio sat after the training charts' own grids (their median), subtracted from a song's estimated phase at
+generation, so charts land where the training library's mappers put the beat."""
 
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ class NoteSelectorNet(nn.Module):
         self.register_buffer("mean", torch.zeros(cfg.n_features))
         self.register_buffer("std", torch.ones(cfg.n_features))
         self.register_buffer("mask", torch.ones(cfg.n_features))
+        self.register_buffer("latency_ms", torch.zeros(()))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net((x * self.mask - self.mean) / self.std)[:, 0]

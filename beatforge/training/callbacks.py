@@ -98,3 +98,27 @@ def write_loss_curve(run_dir: Path) -> Path | None:
         fig.savefig(tmp, format="png")
     plt.close(fig)
     return out
+
+
+class SaveOnInterrupt(L.Callback):
+    """Ctrl-C or SIGTERM during training: write ``last.ckpt`` (temporary name, then rename) and the model files
+    before the process ends, so ``-r RUN_DIR`` resumes from the moment of the interrupt and a scheduler's
+    pre-emption loses nothing. ``export``: a function of the module that writes the model files."""
+
+    def __init__(self, last_ckpt: Path, export) -> None:
+        self.last_ckpt = Path(last_ckpt)
+        self.export = export
+        self.interrupted = False
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        from beatforge.boundary import Terminated  # lazy: only an interrupted run needs it
+
+        if not isinstance(exception, (KeyboardInterrupt, Terminated)):
+            return
+        self.interrupted = True
+        if not trainer.is_global_zero or trainer.global_step == 0:
+            return
+        with atomic_path(self.last_ckpt) as tmp:
+            trainer.save_checkpoint(tmp)
+        self.export(pl_module)
+

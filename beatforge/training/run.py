@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from beatforge.boundary import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
 from beatforge.config import Config, ConfigError, load_config, to_dict, to_yaml
 from beatforge.errors import BeatforgeError
 from beatforge.features import FeatureTable
@@ -146,6 +148,34 @@ def _new_run_dir(args: argparse.Namespace, cfg: Config) -> Path:
     name = args.name or cfg.name or "run"
     root = Path("debug_runs" if args.debug else args.logdir)
     return root / f"{_now()}_{name}{args.postfix}"
+
+
+PRECISIONS = ("64-true", "64", "32-true", "32", "16-true", "16-mixed", "16", "bf16-true", "bf16-mixed", "bf16")
+
+
+def check_train_flags(args: argparse.Namespace) -> None:
+    """The flags a run cannot start with, refused before a run directory exists or a model loads."""
+    if args.precision is not None and str(args.precision) not in PRECISIONS:
+        raise BeatforgeError(f"--precision {args.precision}: one of {', '.join(PRECISIONS)}")
+    for flag, value in (("--devices", args.devices), ("--num-nodes", args.num_nodes)):
+        if value is not None and value < 1:
+            raise BeatforgeError(f"{flag} {value}: at least 1")
+    for flag, value in (("--max-steps", args.max_steps), ("--max-epochs", args.max_epochs)):
+        if value is not None and value < 1 and value != -1:
+            raise BeatforgeError(f"{flag} {value}: at least 1 (or -1: no limit)")
+    if args.gpus not in (None, "", "-1"):
+        try:
+            ids = [int(g) for g in str(args.gpus).replace(" ", "").split(",") if g != ""]
+        except ValueError:
+            raise BeatforgeError(f"--gpus '{args.gpus}': give GPU ids like '0,' or '0,1'") from None
+        if any(i < 0 for i in ids):
+            raise BeatforgeError(f"--gpus '{args.gpus}': GPU ids are 0 or more")
+        import torch  # lazy: torch (~1 s) stays out of the CLI's start-up
+
+        if (args.accelerator or "gpu") in ("gpu", "cuda") and ids and max(ids) >= torch.cuda.device_count():
+            have = torch.cuda.device_count()
+            hint = "" if have else " (leave --gpus out to train on the CPU)"
+            raise BeatforgeError(f"--gpus '{args.gpus}': this machine has {have or 'no'} CUDA GPU(s){hint}")
 
 
 def _trainer_devices(args: argparse.Namespace) -> tuple[str, object]:
@@ -310,6 +340,12 @@ def run_training(args: argparse.Namespace, overrides: list[str]) -> Path:
     os.environ["BEATFORGE_RUN_DIR"] = str(run_dir)
     try:
         return _fit(plan, args, run_dir, accelerator, devices, n_devices, rank0)
+    except BaseException:
+        # a new run that failed before its first checkpoint leaves no folder behind (a resumed one keeps its own)
+        if not child and plan.mode != "resume" and rank0 and run_dir.is_dir() \
+                and not any((run_dir / "checkpoints").glob("*.ckpt")):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     finally:
         if not child:
             os.environ.pop("BEATFORGE_RUN_DIR", None)
@@ -321,7 +357,7 @@ def _fit(plan: Plan, args: argparse.Namespace, run_dir: Path, accelerator, devic
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-    from beatforge.training.callbacks import LossCurve, RNGState
+    from beatforge.training.callbacks import LossCurve, RNGState, SaveOnInterrupt
 
     cfg = plan.cfg
     what = {
@@ -370,6 +406,8 @@ def _fit(plan: Plan, args: argparse.Namespace, run_dir: Path, accelerator, devic
         ),
         RNGState(),
         LossCurve(run_dir),
+        SaveOnInterrupt(run_dir / "checkpoints" / "last.ckpt",
+                        lambda module: export_model(module, cfg, run_dir, datamodule)),
         LearningRateMonitor(logging_interval="step"),
     ]
     if not args.quiet:
@@ -396,7 +434,14 @@ def _fit(plan: Plan, args: argparse.Namespace, run_dir: Path, accelerator, devic
         enable_model_summary=rank0 and not args.quiet,
         use_distributed_sampler=False,  # ManiaDataModule's EpochSampler shards by rank itself (exact resume)
     )
-    trainer.fit(system, datamodule=datamodule, ckpt_path=str(plan.ckpt) if plan.mode == "resume" else None)
+    try:
+        trainer.fit(system, datamodule=datamodule, ckpt_path=str(plan.ckpt) if plan.mode == "resume" else None)
+    except SystemExit:
+        # Lightning answers Ctrl-C with sys.exit(1) after its callbacks ran (SaveOnInterrupt wrote last.ckpt and
+        # the model): say "interrupted" (exit 130), not a failure
+        if any(isinstance(c, SaveOnInterrupt) and c.interrupted for c in callbacks):
+            raise KeyboardInterrupt from None
+        raise
     if trainer.is_global_zero:
         model_dir = export_model(system, cfg, run_dir, datamodule)
         best = callbacks[1].best_model_path
@@ -430,6 +475,7 @@ def main_train(argv: list[str] | None = None) -> int:
         print("nothing to do: --train false")
         return 0
     try:
+        check_train_flags(args)
         run_training(args, overrides)
     except BeatforgeError as exc:
         if args.debug or os.environ.get("BEATFORGE_DEBUG"):
@@ -437,6 +483,11 @@ def main_train(argv: list[str] | None = None) -> int:
         print(f"beatforge: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("beatforge: interrupted: resume with -r RUN_DIR", file=sys.stderr)
-        return 130
+        print("beatforge: interrupted: last.ckpt and the model files were written; resume with -r RUN_DIR",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Terminated:
+        print("beatforge: terminated (SIGTERM): last.ckpt and the model files were written; resume with -r RUN_DIR",
+              file=sys.stderr)
+        return EXIT_TERMINATED
     return 0

@@ -5,6 +5,11 @@ a note within ``LABEL_WINDOW_MS`` of it (human charts sit a few ms to 40 ms from
 candidates lie on the grid estimated from the audio, not on the chart's own). The chart's density (distinct times
 per beat) is the request feature, so one model serves a Beginner and an Expert of the same song. A plain loop: the
 model has ~6 k parameters and trains in seconds, which nested cross-validation (benchmarks/rhythm_cv.py) needs.
+
+The model also learns one timing constant, ``latency_ms``: the median over the training songs of how far the grid
+estimated from the audio sat after the chart's own grid (songs of one tempo only). Mappers place the beat a few ms
+before the beat network does (3-11 ms on the songs of ../shared/data); subtracting the library's own median puts a
+generated grid where that library's mappers would.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from beatforge.formats.loader import load_chart
 from beatforge.generation.learned.pretrained_audio import FRAME_MS, song_activations
 from beatforge.generation.rules.beat_grid import distance_to_nearest
 from beatforge.generation.rules.candidates import FEATURES, Candidates, candidates
-from beatforge.generation.rules.timing import beat_aligned_timing
+from beatforge.generation.rules.timing import beat_aligned_timing, grid_offset_ms
 from beatforge.models.note_selector import NoteSelectorConfig, NoteSelectorNet
 
 LABEL_WINDOW_MS = 30.0
@@ -40,6 +45,7 @@ class SelectorItem:
     song: str
     candidates: Candidates
     onsets_ms: np.ndarray
+    grid_offset_ms: float | None = None  # the estimated grid after the chart's own (None: no single offset)
 
     @property
     def notes_per_beat(self) -> float:
@@ -51,6 +57,16 @@ class SelectorItem:
         if len(ref) == 0:
             return np.zeros(len(t), dtype=np.float32)
         return (distance_to_nearest(t, ref) <= window_ms).astype(np.float32)
+
+
+def median_latency(items: Sequence[SelectorItem]) -> float:
+    """The median over songs (each song once: the median of its charts) of the estimated grid's offset after the
+    charts' grids; 0 where no chart has one."""
+    per_song: dict[str, list[float]] = {}
+    for it in items:
+        if it.grid_offset_ms is not None and np.isfinite(it.grid_offset_ms):
+            per_song.setdefault(it.song, []).append(it.grid_offset_ms)
+    return float(np.median([np.median(v) for v in per_song.values()])) if per_song else 0.0
 
 
 def train_selector(items: Sequence[SelectorItem], *, steps: int = SELECTOR_TRAIN_STEPS, batch_size: int = 1024,
@@ -72,6 +88,7 @@ def train_selector(items: Sequence[SelectorItem], *, steps: int = SELECTOR_TRAIN
     net.mask.copy_(mask)
     net.mean.copy_(x.mean(0))
     net.std.copy_(x.std(0).clamp_min(1e-3))
+    net.latency_ms.fill_(median_latency(items))
     opt = torch.optim.Adam(net.parameters(), lr, weight_decay=1e-4)
     losses = []
     for _ in range(steps):
@@ -97,7 +114,7 @@ def load_selector_items(datasets: Sequence[str | Path], *, exclude_songs: set[st
                         min_notes: int = 20) -> list[SelectorItem]:
     """Every mania chart with audio in built datasets, with its song's candidates (the pretrained activations are
     computed once per song and cached; the timing is estimated from the audio, as generation does)."""
-    songs: dict[str, Candidates | None] = {}
+    songs: dict[str, tuple[Candidates, float | None] | None] = {}
     items: list[SelectorItem] = []
     for ds in datasets:
         for rec in read_index(ds):
@@ -109,18 +126,20 @@ def load_selector_items(datasets: Sequence[str | Path], *, exclude_songs: set[st
                 continue
             if song not in songs:
                 try:
-                    audio = load_chart(str(rec["path"]).split("::")[0], version=rec.get("version")).meta.audio
-                    y = load_audio(list(audio))
-                    acts = song_activations(list(audio))
+                    chart = load_chart(str(rec["path"]).split("::")[0], version=rec.get("version"))
+                    y = load_audio(list(chart.meta.audio))
+                    acts = song_activations(list(chart.meta.audio))
                     timing = beat_aligned_timing(y, acts.beat, FRAME_MS)
-                    songs[song] = candidates(acts, y, timing, len(y) / SAMPLE_RATE * 1000.0)
+                    songs[song] = (candidates(acts, y, timing, len(y) / SAMPLE_RATE * 1000.0),
+                                   grid_offset_ms(timing[0], chart.timing))
                 except (OSError, ValueError, BeatforgeError) as exc:  # skip the song, say why
                     print(f"note selector: skipping {song}: {exc}")
                     songs[song] = None
             if songs[song] is not None:
                 chart = ManiaChart(int(rec["keys"]), arr[:, 0], arr[:, 1], arr[:, 2].astype(np.int64))
-                items.append(SelectorItem(song, songs[song], onset_times(chart)))
+                items.append(SelectorItem(song, songs[song][0], onset_times(chart), songs[song][1]))
     return items
 
 
-__all__ = ["LABEL_WINDOW_MS", "SelectorItem", "load_selector_items", "save_selector", "train_selector"]
+__all__ = ["LABEL_WINDOW_MS", "SelectorItem", "load_selector_items", "median_latency", "save_selector",
+           "train_selector"]

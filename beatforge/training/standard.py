@@ -22,6 +22,7 @@ import argparse
 import copy
 import io
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -149,8 +150,27 @@ def load_state(path: Path) -> dict:
                              ) from None
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Flags a run cannot start with, refused before anything loads (the allowed range in the message)."""
+    for flag, value, low in (("--epochs", args.epochs, 1), ("--global-batch-size", args.global_batch_size, 1),
+                             ("--num-workers", args.num_workers, 0), ("--log-every", args.log_every, 1),
+                             ("--ckpt-every", args.ckpt_every, 1), ("--seq-len", args.seq_len, 2),
+                             ("--stride", args.stride, 1), ("--data-start", args.data_start, 0),
+                             ("--max-steps", args.max_steps, 1), ("--num-classes", args.num_classes, 1),
+                             ("--data-end", args.data_end, 1)):
+        if value is not None and value < low:
+            raise BeatforgeError(f"{flag} {value}: at least {low}")
+    if not (math.isfinite(args.lr) and 0 <= args.lr < 1):
+        raise BeatforgeError(f"--lr {args.lr}: a learning rate in [0, 1)")
+    if not (math.isfinite(args.ema_decay) and 0 <= args.ema_decay < 1):
+        raise BeatforgeError(f"--ema-decay {args.ema_decay}: in [0, 1)")
+    if abs(args.global_seed) >= 1 << 62:
+        raise BeatforgeError(f"--global-seed {args.global_seed}: at most 2**62 in size")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    check_args(args)
     torch.set_flush_denormal(True)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))

@@ -33,7 +33,7 @@ def _song(seed: int, seconds: float = 40.0):
     for c in noise:
         on = np.maximum(on, 0.95 * np.exp(-0.5 * ((t - c) / 10.0) ** 2))
     beat = sum(np.exp(-0.5 * ((t - c) / 15.0) ** 2) for c in clicks)
-    acts = Activations(on.astype(np.float32), np.asarray(beat, np.float32))
+    acts = Activations(on.astype(np.float32), np.asarray(beat, np.float32), np.asarray(beat, np.float32))
     y = rng.normal(0, 0.05, int(seconds * 22050)).astype(np.float32)
     cands = candidates(acts, y, [TimingPoint(0.0, BEAT)], seconds * 1000)
     return cands, clicks, noise

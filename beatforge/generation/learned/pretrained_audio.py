@@ -32,7 +32,7 @@ from beatforge.fileio import atomic_path
 FPS = 100  # madmom's frame rate: one activation every 10 ms
 FRAME_MS = 1000.0 / FPS
 MADMOM_RATE = 44100  # the networks were trained on 44.1 kHz audio
-CACHE_VERSION = "madmom-cnn-onset+blstm-beat-1/v1"
+CACHE_VERSION = "madmom-cnn-onset+blstm-beat-1+blstm-downbeat-1/v2"
 
 
 def cache_root() -> Path:
@@ -65,22 +65,37 @@ def import_madmom():
 
 @dataclass(frozen=True)
 class Activations:
-    """Per-frame (10 ms) probabilities of a note onset and of a beat."""
+    """Per-frame (10 ms) probabilities of a note onset, of a beat and of a downbeat (the first beat of a bar)."""
 
     onset: np.ndarray
     beat: np.ndarray
+    downbeat: np.ndarray
 
     def at(self, which: str, times_ms: np.ndarray, window_ms: float = 30.0) -> np.ndarray:
-        """The highest activation within ``window_ms`` of each time (linear interpolation between frames)."""
-        act = self.onset if which == "onset" else self.beat
+        """The highest activation (``which``: onset, beat or downbeat) within ``window_ms`` of each time."""
+        act = {"onset": self.onset, "beat": self.beat, "downbeat": self.downbeat}[which]
         w = int(round(window_ms / FRAME_MS))
         pad = np.pad(act, w, mode="edge")
         idx = np.clip(np.round(np.asarray(times_ms) / FRAME_MS).astype(np.int64), 0, len(act) - 1)
         return np.lib.stride_tricks.sliding_window_view(pad, 2 * w + 1)[idx].max(axis=1)
 
 
+def _downbeat_processor():
+    """madmom's downbeat network, one of its eight (the ensemble costs 20-55 s a song on two cores; one network a
+    few seconds). Why downbeats: a Beginner chart keeps to one or two beats of the bar, and which ones is the bar's
+    phase; madmom's downbeat network finds the beat that human sparse charts favour on 10 of the 12 songs of
+    ../shared/data, where the loudest-beat rule this replaced often picked the off-beat."""
+    from madmom.features.downbeats import RNNDownBeatProcessor  # lazy: see import_madmom
+    from madmom.ml.nn import NeuralNetworkEnsemble
+    from madmom.models import DOWNBEATS_BLSTM
+
+    proc = RNNDownBeatProcessor()
+    proc.processors[1] = NeuralNetworkEnsemble.load([DOWNBEATS_BLSTM[0]])
+    return proc
+
+
 def compute_activations(y44: np.ndarray) -> Activations:
-    """The two networks on a mono 44.1 kHz waveform."""
+    """The three networks on a mono 44.1 kHz waveform."""
     import_madmom()
     from madmom.audio.signal import Signal  # lazy: see import_madmom
     from madmom.features.beats import RNNBeatProcessor
@@ -90,8 +105,9 @@ def compute_activations(y44: np.ndarray) -> Activations:
     signal = Signal(np.asarray(y44, dtype=np.float32), sample_rate=MADMOM_RATE, num_channels=1)
     onset = CNNOnsetProcessor()(signal)
     beat = RNNBeatProcessor(nn_files=[BEATS_BLSTM[0]])(signal)
-    n = min(len(onset), len(beat))
-    return Activations(np.asarray(onset[:n], dtype=np.float32), np.asarray(beat[:n], dtype=np.float32))
+    downbeat = _downbeat_processor()(signal)[:, 1]
+    n = min(len(onset), len(beat), len(downbeat))
+    return Activations(*(np.asarray(a[:n], dtype=np.float32) for a in (onset, beat, downbeat)))
 
 
 def song_activations(sources: AudioInput, *, cache: Path | None = None) -> Activations:
@@ -101,14 +117,14 @@ def song_activations(sources: AudioInput, *, cache: Path | None = None) -> Activ
     if path.is_file():
         try:
             both = np.load(path, allow_pickle=False)
-            if both.ndim == 2 and both.shape[0] == 2:
-                return Activations(both[0], both[1])
+            if both.ndim == 2 and both.shape[0] == 3:
+                return Activations(both[0], both[1], both[2])
         except (OSError, ValueError, EOFError):
             pass  # unreadable: computed again and replaced
     acts = compute_activations(load_audio(sources, sr=MADMOM_RATE))
     try:
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.save(f, np.stack([acts.onset, acts.beat]), allow_pickle=False)
+            np.save(f, np.stack([acts.onset, acts.beat, acts.downbeat]), allow_pickle=False)
     except OSError:
         pass  # a read-only cache folder: the activations are still returned
     return acts

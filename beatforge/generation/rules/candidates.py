@@ -2,7 +2,8 @@
 
 Candidates are the 1/4 lines of the song's beat grid and the onsets the pretrained onset network hears off those
 lines (more than 25 ms from any). Each gets a fixed vector of hand-written features: the pretrained onset and beat
-activations there and around it, its metrical place (whole, half or quarter beat, off the grid, beat of the bar),
+activations there and around it, its metrical place (whole, half or quarter beat, off the grid, beat of the bar
+from the downbeat activation),
 and the loudness of the moment and of its section. Which candidates become notes at a requested density is learned
 (:mod:`beatforge.generation.learned.note_selector`); nothing here is fitted to charts.
 """
@@ -21,7 +22,7 @@ from beatforge.generation.rules.peaks import peak_candidates
 
 # The song-level features, in column order (the selector's model file records them and is checked against them)
 SONG_FEATURES: tuple[str, ...] = (
-    "onset", "onset_at", "onset_vs_2s", "onset_vs_8s", "onset_rank", "beat",
+    "onset", "onset_at", "onset_vs_2s", "onset_vs_8s", "onset_rank", "beat", "downbeat",
     "whole", "half", "quarter", "off_grid", "bar_1", "bar_2", "bar_3", "bar_4",
     "loudness", "loudness_8s", "loudness_30s",
     "onset_prev_beat", "onset_prev_half", "onset_prev_quarter", "onset_next_quarter", "onset_next_half",
@@ -93,14 +94,15 @@ def candidates(acts: Activations, y: np.ndarray, timing: list[TimingPoint], audi
     half = np.isclose(2 * pos, np.round(2 * pos)) & ~whole
     off_grid = np.isnan(pos)
     quarter = ~off_grid & ~whole & ~half
-    # beat of the bar: the phase (of four) whose whole beats carry the most onset strength is the first
+    # beat of the bar: the phase (of four) whose whole beats carry the most downbeat activation is the first
     k = np.where(whole, np.round(np.nan_to_num(pos)).astype(np.int64) % 4, -1)
-    first = int(np.argmax([onset[k == p].sum() for p in range(4)]))
+    downbeat = acts.at("downbeat", times, MATCH_WINDOW_MS)
+    first = int(np.argmax([downbeat[k == p].sum() for p in range(4)]))
     bar = np.where(whole, (k - first) % 4, -1)
     db = loudness_db(y, n, sr)
     context = [acts.at("onset", times + d * beat_ms, MATCH_WINDOW_MS) for d in (-1, -0.5, -0.25, 0.25, 0.5, 1)]
     cols = [onset, onset_at, onset / (mean2 + 1e-3) / 10, onset / (mean8 + 1e-3) / 10, rank,
-            acts.at("beat", times, MATCH_WINDOW_MS), whole, half, quarter, off_grid,
+            acts.at("beat", times, MATCH_WINDOW_MS), downbeat, whole, half, quarter, off_grid,
             *(bar == b for b in range(4)),
             db[idx] / 20, _moving_mean(db, 8000 / FRAME_MS)[idx] / 20, _moving_mean(db, 30000 / FRAME_MS)[idx] / 20,
             *context]

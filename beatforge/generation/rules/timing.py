@@ -358,7 +358,24 @@ def phase_from_beats(tp: TimingPoint, beat_act: np.ndarray, frame_ms: float) -> 
     return TimingPoint(float((best + np.clip(shift, -frame_ms, frame_ms)) % bl), bl, tp.meter)
 
 
-def beat_aligned_timing(y: np.ndarray, beat_act: np.ndarray, frame_ms: float) -> list[TimingPoint]:
+def beat_aligned_timing(y: np.ndarray, beat_act: np.ndarray, frame_ms: float, *,
+                        latency_ms: float = 0.0) -> list[TimingPoint]:
     """The estimated tempo (:func:`estimate_timing`) with its phase from a beat activation
-    (:func:`phase_from_beats`)."""
-    return [phase_from_beats(estimate_timing(y), beat_act, frame_ms)]
+    (:func:`phase_from_beats`), moved ``latency_ms`` earlier (a learned constant: the note selector's
+    ``latency_ms``, how far the beat network's beats sat after the training charts' grids)."""
+    tp = phase_from_beats(estimate_timing(y), beat_act, frame_ms)
+    return [TimingPoint(float((tp.time - latency_ms) % tp.beat_length), tp.beat_length, tp.meter)]
+
+
+def grid_offset_ms(estimated: TimingPoint, chart_timing: Sequence[TimingPoint]) -> float | None:
+    """How far (ms) an estimated grid's lines sit after a chart's own 1/4 lines: the signed distance of its
+    phase from the chart's nearest 1/4 line, in (-1/8, 1/8] beat. None where the chart's timing is not one
+    tempo within 0.1 % of the estimate (tempo changes, or another tempo octave): no single offset exists."""
+    if not chart_timing or len({round(t.beat_length, 3) for t in chart_timing}) > 1:
+        return None
+    bl = chart_timing[0].beat_length
+    if abs(bl / estimated.beat_length - 1.0) > 1e-3:
+        return None
+    q = bl / 4.0
+    d = (estimated.time - chart_timing[0].time) % q
+    return float(d - q if d > q / 2 else d)

@@ -31,7 +31,8 @@ def clicks(tmp_path_factory) -> tuple[Path, np.ndarray]:
 def test_onsets_and_beats_of_a_click_track(clicks, tmp_path: Path, monkeypatch) -> None:
     path, at = clicks
     acts = song_activations(path, cache=tmp_path)
-    assert len(acts.onset) == len(acts.beat) and abs(len(acts.onset) - 8 * FPS) <= 2
+    assert len(acts.onset) == len(acts.beat) == len(acts.downbeat) and abs(len(acts.onset) - 8 * FPS) <= 2
+    assert np.all((acts.downbeat >= 0) & (acts.downbeat <= 1))
     peaks = np.flatnonzero((acts.onset[1:-1] > 0.5) & (acts.onset[1:-1] >= acts.onset[:-2])
                            & (acts.onset[1:-1] >= acts.onset[2:])) + 1
     assert len(peaks) == len(at) and np.max(np.abs(peaks * 10.0 - at)) <= 20.0
@@ -46,3 +47,4 @@ def test_onsets_and_beats_of_a_click_track(clicks, tmp_path: Path, monkeypatch) 
     again = song_activations(path, cache=tmp_path)
     np.testing.assert_array_equal(again.onset, acts.onset)
     np.testing.assert_array_equal(again.beat, acts.beat)
+    np.testing.assert_array_equal(again.downbeat, acts.downbeat)

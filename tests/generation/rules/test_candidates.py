@@ -14,7 +14,7 @@ def _acts(seconds: float, onsets_ms: list[float], beats_ms: list[float]) -> Acti
     t = np.arange(n) * 10.0
     on = sum(np.exp(-0.5 * ((t - o) / 10.0) ** 2) for o in onsets_ms) * 0.9
     bt = sum(np.exp(-0.5 * ((t - b) / 15.0) ** 2) for b in beats_ms) * 0.8
-    return Activations(np.asarray(on, np.float32), np.asarray(bt, np.float32))
+    return Activations(np.asarray(on, np.float32), np.asarray(bt, np.float32), np.asarray(bt, np.float32))
 
 
 def test_grid_lines_and_off_grid_onsets_with_their_features() -> None:
@@ -35,6 +35,20 @@ def test_grid_lines_and_off_grid_onsets_with_their_features() -> None:
     assert np.all(col["beat"][whole] > col["beat"][col["quarter"] == 1].max())
     full = c.with_request(1.5)
     assert full.shape == (len(c.times), len(FEATURES)) and np.allclose(full[:, -2], np.log(1.5))
+
+
+def test_beat_of_the_bar_follows_the_downbeat_activation() -> None:
+    beat = 500.0
+    beats = list(np.arange(0, 20000, beat))
+    acts = _acts(20.0, beats, beats)
+    t = np.arange(len(acts.onset)) * 10.0
+    down = sum(np.exp(-0.5 * ((t - b) / 15.0) ** 2) for b in beats[1::4])  # bars start on the second beat
+    acts = Activations(acts.onset, acts.beat, np.asarray(down, np.float32))
+    y = np.random.default_rng(0).normal(0, 0.01, 20 * 22050).astype(np.float32)
+    c = candidates(acts, y, [TimingPoint(0.0, beat)], 20000.0)
+    col = {name: c.features[:, i] for i, name in enumerate(SONG_FEATURES)}
+    assert np.allclose(c.times[col["bar_1"] == 1] % (4 * beat), beat)
+    assert np.allclose(c.times[col["bar_3"] == 1] % (4 * beat), 3 * beat)
 
 
 def test_loudness_is_relative_to_the_song() -> None:

@@ -1,0 +1,102 @@
+"""The one error boundary every entry point shares: ``beatforge``, the seed guides' root scripts (main.py,
+train.py, sample.py, generate_beatmap_idx.py) and the page's jobs.
+
+What a user sees when something goes wrong is one line on stderr and an exit code a script can act on:
+
+* 2: bad input (a :class:`~beatforge.errors.BeatforgeError`, an unreadable or unwritable path, input too large
+  for memory, or a value a reader did not expect: a stranger's file must never show a traceback);
+* 130: Ctrl-C; 143: SIGTERM (a scheduler must not read success): both arrive as exceptions, so every
+  ``atomic_path`` on the way out deletes its temporary file and nothing is left half-written;
+* 1: a bug of beatforge's own, still one line (``BEATFORGE_DEBUG=1`` re-raises with the traceback).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+
+from beatforge.errors import BeatforgeError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+# Errors a reader raises on a value it did not expect: bad input that slipped past a check, so exit 2
+INPUT_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError, OverflowError, ZeroDivisionError, RecursionError, UnicodeError, TypeError, KeyError, IndexError,
+)
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like KeyboardInterrupt (a BaseException: ``except Exception`` in
+    library code does not swallow it)."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+def install_sigterm() -> None:
+    """SIGTERM becomes :class:`Terminated` (only the main thread may install a handler)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+def run_guarded(prog: str, fn: Callable[[], int | None]) -> int:
+    """``fn()``'s exit code, or the boundary's (see the module docstring) with one line on stderr."""
+    debug = bool(os.environ.get("BEATFORGE_DEBUG"))
+    install_sigterm()
+    try:
+        return int(fn() or 0)
+    except SystemExit:
+        raise
+    except BeatforgeError as exc:
+        if debug:
+            raise
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted (re-run the same command to continue)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Terminated:
+        print(f"{prog}: terminated (SIGTERM)", file=sys.stderr)
+        return EXIT_TERMINATED
+    except BrokenPipeError:
+        # `beatforge analyze X | head`: the reader left; not an error. Point stdout at nothing so the
+        # interpreter's final flush does not complain either.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except OSError as exc:
+        if debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{prog}: error: {where}{exc.strerror or _first_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError:
+        print(f"{prog}: error: out of memory (the input is too large for this machine)", file=sys.stderr)
+        return EXIT_USAGE
+    except INPUT_ERRORS as exc:
+        if debug:
+            raise
+        print(f"{prog}: error: unexpected input ({type(exc).__name__}: {_first_line(exc)}); "
+              "BEATFORGE_DEBUG=1 shows where", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # noqa: BLE001  (the boundary: a bug still gets one line, not a traceback)
+        if debug:
+            raise
+        print(f"{prog}: internal error ({type(exc).__name__}: {_first_line(exc)}); please report it with "
+              "BEATFORGE_DEBUG=1's traceback", file=sys.stderr)
+        return 1
+
+
+__all__ = ["EXIT_INTERRUPTED", "EXIT_TERMINATED", "EXIT_USAGE", "INPUT_ERRORS", "Terminated", "install_sigterm",
+           "run_guarded"]
