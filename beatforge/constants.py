@@ -90,3 +90,10 @@ MAX_INDEX_BYTES: int = 1 << 30
 # chart's analysis small (a strain bin per 500 ms: 173k bins); 500,000 notes is ten times the largest ones.
 MAX_CHART_MS: float = 24 * 3600 * 1000.0
 MAX_CHART_NOTES: int = 500_000
+# An osu! slider: control points, repeats and pixel length (ranked sliders have tens of points and a few thousand
+# px; past these, drawing one costs gigabytes)
+MAX_SLIDER_POINTS: int = 1024
+MAX_SLIDER_SLIDES: int = 1000
+MAX_SLIDER_LENGTH: float = 1e6
+# The objects one `beatforge remap` run takes (the longest ranked marathons have ~10,000; 200,000 took 228 s and 8 GB)
+MAX_REMAP_OBJECTS: int = 20_000

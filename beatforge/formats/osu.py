@@ -35,7 +35,15 @@ from beatforge.charts.beatmap import (
     parse_int,
 )
 from beatforge.charts.chart import AudioSource, ChartMeta, ManiaChart, TimingPoint
-from beatforge.constants import MAX_CHART_MS, MAX_CHART_NOTES, MAX_KEYS, MIN_KEYS
+from beatforge.constants import (
+    MAX_CHART_MS,
+    MAX_CHART_NOTES,
+    MAX_KEYS,
+    MAX_SLIDER_LENGTH,
+    MAX_SLIDER_POINTS,
+    MAX_SLIDER_SLIDES,
+    MIN_KEYS,
+)
 from beatforge.errors import ChartError
 from beatforge.fileio import decode_text, read_bounded
 
@@ -201,8 +209,18 @@ def _parse_hit_object(line: str, path: str, version: int) -> HitObject:
             if sep:
                 obj.curve_points.append(
                     (parse_float(px, "a slider point", path), parse_float(py, "a slider point", path)))
+        if len(obj.curve_points) > MAX_SLIDER_POINTS:
+            raise ChartError(f"{path}: slider at {time:g} ms has {len(obj.curve_points)} control points (at most "
+                             f"{MAX_SLIDER_POINTS})")
+        if any(abs(px) > _MAX_COORD or abs(py) > _MAX_COORD for px, py in obj.curve_points):
+            raise ChartError(f"{path}: slider at {time:g} ms has a control point at absurd coordinates")
         obj.slides = parse_int(rest[1], "a slider", path) if len(rest) > 1 and rest[1].strip() else 1
+        if not 0 <= obj.slides <= MAX_SLIDER_SLIDES:
+            raise ChartError(f"{path}: slider at {time:g} ms repeats {obj.slides} times (0 to {MAX_SLIDER_SLIDES})")
         obj.length = parse_float(rest[2], "a slider", path) if len(rest) > 2 and rest[2].strip() else None
+        if obj.length is not None and not (math.isfinite(obj.length) and abs(obj.length) <= MAX_SLIDER_LENGTH):
+            raise ChartError(f"{path}: slider at {time:g} ms has length {obj.length:g} px (at most "
+                             f"{MAX_SLIDER_LENGTH:g})")
         obj.edge_sounds = rest[3].strip() if len(rest) > 3 else None
         obj.edge_sets = rest[4].strip() if len(rest) > 4 else None
         obj.hit_sample = rest[5].strip() if len(rest) > 5 else None

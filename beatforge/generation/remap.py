@@ -18,7 +18,7 @@ import numpy as np
 
 from beatforge.charts.standard_sequence import X, Y, decode, encode
 from beatforge.checkpoints import DEFAULT_STANDARD_MODEL, load_dit, style_index, style_label
-from beatforge.constants import PLAYFIELD
+from beatforge.constants import MAX_REMAP_OBJECTS, PLAYFIELD
 from beatforge.data.standard_dataset import token_arrays
 from beatforge.errors import BeatforgeError
 from beatforge.formats.osu import Beatmap, parse_osu
@@ -45,6 +45,9 @@ def remap_standard(beatmap: str | Path, request: RemapRequest | None = None, *, 
     bm = parse_osu(Path(beatmap))
     if bm.mode != 0:
         raise BeatforgeError(f"{beatmap}: an osu!{bm.mode_name} beatmap; remapping needs osu!standard")
+    if len(bm.hit_objects) > MAX_REMAP_OBJECTS:
+        raise BeatforgeError(f"{beatmap}: {len(bm.hit_objects)} hit objects; one remap takes at most "
+                             f"{MAX_REMAP_OBJECTS}")
     seq = encode(bm)
     if len(seq) == 0:
         raise BeatforgeError(f"{beatmap}: the beatmap has no hit objects")

@@ -324,3 +324,29 @@ def test_training_flags_are_refused_before_anything_starts(argv: list[str], need
     assert proc.returncode == 2 and needle in proc.stderr, proc.stderr
     _one_line(proc)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["configs"], "a failed run left files behind"
+
+
+@pytest.mark.parametrize("slider, needle", [
+    ("64,192,1000,2,0,B|100:100|200:200,1,1e300", "length"),
+    ("64,192,1000,2,0,B|100:100,1,nan", "slider"),
+    ("64,192,1000,2,0,B|" + "|".join(f"{i % 500}:{i % 380}" for i in range(100_000)) + ",1,100", "control points"),
+    ("64,192,1000,2,0,B|100:100,99999999,100", "repeats"),
+    ("64,192,1000,2,0,B|1e300:1e300,1,100", "absurd"),
+])
+def test_absurd_sliders_are_refused_with_their_limit(slider: str, needle: str, tmp_path: Path) -> None:
+    (tmp_path / "s.osu").write_text("osu file format v14\n[General]\nAudioFilename: a.mp3\nMode: 0\n[Difficulty]\n"
+                                    "CircleSize:4\nSliderMultiplier:1.4\n[TimingPoints]\n0,500,4,1,0,100,1,0\n"
+                                    f"[HitObjects]\n{slider}\n")
+    proc = _cli("remap", str(tmp_path / "s.osu"), "-o", str(tmp_path / "out.osu"), "--steps", "2")
+    assert proc.returncode == 2 and needle in proc.stderr, proc.stderr
+    _one_line(proc)
+    assert not (tmp_path / "out.osu").exists()
+
+
+def test_a_huge_standard_map_is_refused_before_sampling(tmp_path: Path) -> None:
+    objects = "".join(f"{i % 512},{i % 384},{1000 + 10 * i},1,0,0:0:0:0:\n" for i in range(200_000))
+    (tmp_path / "h.osu").write_text("osu file format v14\n[General]\nAudioFilename: a.mp3\nMode: 0\n[Difficulty]\n"
+                                    "CircleSize:4\n[TimingPoints]\n0,500,4,1,0,100,1,0\n[HitObjects]\n" + objects)
+    t0 = time.perf_counter()
+    proc = _cli("remap", str(tmp_path / "h.osu"), "-o", str(tmp_path / "out.osu"))
+    assert proc.returncode == 2 and "at most" in proc.stderr and time.perf_counter() - t0 < 30, proc.stderr

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from beatforge.training.run import main_train
 from tests.conftest import REPO
@@ -156,3 +159,31 @@ def test_ddp_with_two_gloo_processes(synthetic_dataset, tiny_vae, tmp_path) -> N
     assert "All distributed processes registered. Starting with 2 processes" in proc.stderr + proc.stdout
     run = _only_run(tmp_path)
     assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "model" / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_run_writes_last_ckpt_and_the_model(sig, code, synthetic_dataset, tiny_vae, tmp_path) -> None:
+    """Ctrl-C or SIGTERM mid-run (issue 14): last.ckpt at the step reached and the model files are written before
+    the process ends, and the exit code says interrupted (130) or terminated (143), not success or failure."""
+    proc = subprocess.Popen([sys.executable, str(REPO / "main.py"), "--train",
+                             *_tiny(synthetic_dataset, tiny_vae, tmp_path / "runs", "--max_steps", "100000",
+                                    "lightning.checkpoint.every_n_train_steps=100000",
+                                    "lightning.trainer.log_every_n_steps=1")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    deadline = time.time() + 240
+    metrics = None
+    while time.time() < deadline and proc.poll() is None:
+        runs = [p for p in (tmp_path / "runs").glob("*") if p.is_dir()]
+        metrics = runs[0] / "csv" / "metrics.csv" if runs else None
+        if metrics is not None and metrics.is_file() and len(metrics.read_text().splitlines()) > 3:
+            break
+        time.sleep(0.5)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err[-2000:]
+    assert "Traceback" not in err
+    run = _only_run(tmp_path / "runs")
+    state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert state["global_step"] > 0
+    assert (run / "model" / "model.safetensors").is_file()
+    assert not list(run.rglob("*.part"))
