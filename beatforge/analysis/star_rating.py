@@ -17,6 +17,9 @@ from beatforge.formats.osu import MAX_OSU_BYTES, mania_to_beatmap, write_osu
 def star_rating_of_osu(content: bytes | str, *, rate: float = 1.0, path: str = "beatmap") -> float:
     """Star rating of .osu text as osu! computes it (nomod; ``rate`` is the clock rate, 1.5 = DT)."""
     data = content.encode("utf-8") if isinstance(content, str) else content
+    if not isinstance(data, bytes) or not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"osu file format v"):
+        # rosu-pp rates any bytes (b"garbage" came out at 0.14 stars): only .osu text gets a figure
+        raise ChartError(f"{path}: not .osu text (no 'osu file format' header)")
     try:
         bm = rosu.Beatmap(content=data)
         return float(rosu.Difficulty(clock_rate=rate).calculate(bm).stars)
@@ -44,6 +47,6 @@ def star_rating(chart: ManiaChart, *, rate: float = 1.0) -> float:
     writes for it.
     """
     original = osu_bytes_of(chart)
-    if original is None:
+    if original is None or not original.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"osu file format v"):
         original = write_osu(mania_to_beatmap(chart)).encode("utf-8")
     return star_rating_of_osu(original, rate=rate, path=chart.meta.path or "chart")

@@ -6,6 +6,9 @@ and its request (prompt, guidance, steps, seed) in its tags, so a chart says how
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from beatforge import __version__
@@ -36,8 +39,11 @@ def chart_meta(song: Song, request: ManiaRequest, prompt: dict, index: int, got_
 def write_set(charts: list[ManiaChart], song: str | Path | Song, out_dir: str | Path, *,
               previews: bool = True) -> list[Path]:
     """Write each chart as .osu, the audio beside them, one .osz of it all, and a preview PNG per chart into
-    ``out_dir`` (each file is written to a temporary name and renamed, so a failure leaves nothing half-written).
-    A Frets on Fire song's stems are mixed into one Ogg file."""
+    ``out_dir``. A Frets on Fire song's stems are mixed into one Ogg file.
+
+    The whole set is written into a hidden staging folder inside ``out_dir`` first and moved into place only when
+    every file is complete: an error, Ctrl-C or SIGTERM part-way leaves neither half-written files nor half a set
+    (the staging folder is removed on the way out)."""
     song = resolve_song(song)
     out = Path(out_dir)
     audio = sources_payload(song.sources)
@@ -46,18 +52,26 @@ def write_set(charts: list[ManiaChart], song: str | Path | Song, out_dir: str | 
         c.meta.audio = tuple(song.sources)
     ai = [{"AIMode": f"beatforge v{__version__}", **c.meta.extra} for c in charts]
     stem = safe_name(f"{song.artist} - {song.title}" if song.artist != "Unknown" else song.title)
-    osz = export_osz(charts, out / (stem + ".osz"), audio=audio, extra_metadata=ai)
-    atomic_write_bytes(out / audio[0], audio[1])
-    written = []
-    for name, text in osu_texts(charts, audio[0], ai).items():
-        atomic_write_bytes(out / name, text.encode("utf-8"))
-        written.append(out / name)
-    if previews:
-        from beatforge.charts.preview import render_preview  # lazy: matplotlib costs ~1 s of start-up
+    stage = Path(tempfile.mkdtemp(prefix=".beatforge-set-", suffix=".part", dir=out))
+    try:
+        staged = [export_osz(charts, stage / (stem + ".osz"), audio=audio, extra_metadata=ai)]
+        atomic_write_bytes(stage / audio[0], audio[1])
+        staged.append(stage / audio[0])
+        osu_files = []
+        for name, text in osu_texts(charts, audio[0], ai).items():
+            atomic_write_bytes(stage / name, text.encode("utf-8"))
+            osu_files.append(stage / name)
+        staged += osu_files
+        if previews:
+            from beatforge.charts.preview import render_preview  # lazy: matplotlib costs ~1 s of start-up
 
-        for path, c in zip(list(written), charts):
-            written.append(render_preview(c, path.with_suffix(".png")))
-    return [*written, osz]
+            staged += [render_preview(c, path.with_suffix(".png")) for path, c in zip(osu_files, charts)]
+        for path in staged:
+            os.replace(path, out / path.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    osz, audio_file, *rest = [out / p.name for p in staged]
+    return [*rest, osz]
 
 
 __all__ = ["chart_meta", "write_set"]

@@ -9,6 +9,8 @@ because the CLI and the page show them to users as they are.
 from __future__ import annotations
 
 import math
+import numbers
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,7 @@ from beatforge.constants import (
     MAP_TYPES,
     MAX_CHARTS_PER_RUN,
     MAX_KEYS,
+    MAX_OFFSET_MS,
     MAX_STEPS,
     MIN_JACK_MS_RANGE,
     MIN_KEYS,
@@ -32,6 +35,7 @@ from beatforge.constants import (
     STYLES,
 )
 from beatforge.errors import BeatforgeError
+from beatforge.fileio import is_regular_file
 
 
 def _within(value: float, lo_hi: tuple[float, float]) -> bool:
@@ -91,9 +95,23 @@ class ManiaRequest:
     rhythm: str = "network"
 
     def __post_init__(self) -> None:
+        _check_types(self, ints={"keys": "--keys", "count": "--count", "steps": "--steps", "seed": "--seed"},
+                     reals={"guidance": "--cfg", "ln_ratio": "--ln-ratio", "bpm": "--bpm", "offset": "--offset",
+                            "min_jack_ms": "--min-jack-ms"},
+                     texts={"map_type": "--map-type", "style": "--style", "title": "--title", "artist": "--artist",
+                            "rhythm": "--rhythm"},
+                     paths={"timing_from": "--timing-from", "model": "--ckpt", "rhythm_model": "--rhythm-ckpt",
+                            "selector_model": "--selector-ckpt"})
         stars = self.star_ratings
-        stars = tuple(float(s) for s in (stars if isinstance(stars, (list, tuple)) else [stars]))
+        try:
+            stars = tuple(float(s) for s in (stars if isinstance(stars, (list, tuple)) else [stars]))
+        except (TypeError, ValueError):
+            raise BeatforgeError(f"--sr {self.star_ratings!r}: star ratings are numbers") from None
         object.__setattr__(self, "star_ratings", stars)
+        for name in ("patterns", "msd"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Mapping):
+                raise BeatforgeError(f"{name}: a mapping of skillset -> value, not {type(value).__name__}")
         object.__setattr__(self, "patterns", dict(self.patterns or {}))
         object.__setattr__(self, "msd", dict(self.msd or {}))
         self._validate()
@@ -141,8 +159,13 @@ class ManiaRequest:
             raise BeatforgeError("--offset needs --bpm")
         if self.rhythm not in RHYTHM_SOURCES:
             raise BeatforgeError(f"--rhythm {self.rhythm}: must be one of {', '.join(RHYTHM_SOURCES)}")
-        if self.offset is not None and not math.isfinite(self.offset):
-            raise BeatforgeError(f"--offset {self.offset}: must be a number of milliseconds")
+        if self.offset is not None and not (math.isfinite(self.offset) and abs(self.offset) <= MAX_OFFSET_MS):
+            raise BeatforgeError(f"--offset {self.offset}: must be milliseconds between -{MAX_OFFSET_MS:g} and "
+                                 f"{MAX_OFFSET_MS:g}")
+        if self.seed is not None and not 0 <= self.seed < 2**63:
+            raise BeatforgeError(f"--seed {self.seed}: must be from 0 to 2**63 - 1")
+        if self.timing_from is not None and not is_regular_file(self.timing_from):
+            raise BeatforgeError(f"--timing-from {self.timing_from}: no such chart file")
 
     @property
     def n_charts(self) -> int:
@@ -166,6 +189,28 @@ class ManiaRequest:
         for name, v in self.msd.items():
             p[name] = float(v)
         return p
+
+
+def _check_types(req, *, ints: dict[str, str], reals: dict[str, str], texts: dict[str, str],
+                 paths: dict[str, str]) -> None:
+    """A request built from Python (the API, the page) with a value of the wrong kind (``keys='4'``) fails here with
+    the flag's name, as the CLI's own checks do, not with a TypeError deep inside."""
+    for name, flag in ints.items():
+        v = getattr(req, name)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Integral)):
+            raise BeatforgeError(f"{flag} {v!r}: must be a whole number")
+    for name, flag in reals.items():
+        v = getattr(req, name)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real)):
+            raise BeatforgeError(f"{flag} {v!r}: must be a number")
+    for name, flag in texts.items():
+        v = getattr(req, name)
+        if v is not None and not isinstance(v, str):
+            raise BeatforgeError(f"{flag} {v!r}: must be text")
+    for name, flag in paths.items():
+        v = getattr(req, name)
+        if v is not None and not isinstance(v, (str, os.PathLike)):
+            raise BeatforgeError(f"{flag} {v!r}: must be a path")
 
 
 @dataclass(frozen=True)
@@ -193,6 +238,10 @@ class RemapRequest:
     spacing: bool = True
 
     def __post_init__(self) -> None:
+        _check_types(self, ints={"steps": "--steps", "seed": "--seed"}, reals={"guidance": "--cfg-scale"},
+                     texts={}, paths={"model": "--ckpt", "beatmap_idx": "--beatmap-idx"})
+        if not 0 <= self.seed < 2**63:
+            raise BeatforgeError(f"--seed {self.seed}: must be from 0 to 2**63 - 1")
         if self.style_id is not None:
             object.__setattr__(self, "style_id", str(self.style_id))
         for name in ("model", "beatmap_idx"):

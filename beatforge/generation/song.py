@@ -3,6 +3,7 @@ names it), with the title and artist the charts will carry."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,8 @@ def resolve_song(path: str | Path | Song, *, title: str | None = None, artist: s
     :class:`Song` is returned as it is."""
     if isinstance(path, Song):
         return path
+    if not isinstance(path, (str, os.PathLike)):
+        raise AudioError(f"song: an audio file or song folder path, not {type(path).__name__}")
     p = Path(path)
     title, artist = _text(title), _text(artist)
     if p.is_dir():

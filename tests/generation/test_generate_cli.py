@@ -124,7 +124,7 @@ def _bad(tmp: Path, case: str) -> tuple[list[str], str]:
         sf.write(tmp / "empty.wav", np.zeros(0, dtype=np.float32), 22050)
         return ["generate", str(tmp / "empty.wav")], "empty.wav"
     if case == "3-hour audio":
-        sf.write(tmp / "long.wav", np.full(3 * 3600, 1000, dtype=np.int16), 1, subtype="PCM_16")
+        sf.write(tmp / "long.wav", np.full(3 * 3600 * 1000, 1000, dtype=np.int16), 1000, subtype="PCM_16")
         return ["generate", str(tmp / "long.wav")], "180 min"
     if case == "silence":
         sf.write(tmp / "silent.wav", np.zeros(22050 * 10, dtype=np.float32), 22050)

@@ -242,6 +242,8 @@ def test_sigterm_leaves_nothing_half_written(delay: float, tmp_path: Path) -> No
         assert "terminated" in err
     left = [p.name for p in out.rglob("*")] if out.exists() else []
     assert not [n for n in left if n.endswith(".part")], left
+    osu = [n for n in left if n.endswith(".osu")]
+    assert len(osu) in (0, 2) and (not osu or any(n.endswith(".osz") for n in left)), left  # a whole set or none
 
 
 # ---------------------------------------------------------------------------------------------- injection
