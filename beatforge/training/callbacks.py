@@ -122,3 +122,62 @@ class SaveOnInterrupt(L.Callback):
             trainer.save_checkpoint(tmp)
         self.export(pl_module)
 
+
+def history_csv_logger(run_dir: Path):
+    """The run's CSV logger (``run_dir/csv/metrics.csv``), keeping the rows an earlier part of the run wrote.
+
+    Why: Lightning's CSV writer deletes ``metrics.csv`` when it starts, so after ``-r`` the log and the loss curve
+    held only the steps since the checkpoint. The old rows are read first and written back; :class:`TrimHistory`
+    then drops those at or past the step the checkpoint resumes from (they are logged again)."""
+    from lightning.pytorch.loggers import CSVLogger
+    from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+
+    path = Path(run_dir) / "csv" / "metrics.csv"
+    history: list[dict[str, str]] = []
+    if path.is_file():
+        with path.open(newline="") as fh:
+            history = list(csv.DictReader(fh))
+
+    class HistoryWriter(ExperimentWriter):
+        def __init__(self, log_dir: str) -> None:
+            super().__init__(log_dir)  # removes metrics.csv
+            if history:
+                keys = sorted(set().union(*history))
+                with atomic_path(self.metrics_file_path) as tmp, open(tmp, "w", newline="") as fh:
+                    writer = csv.DictWriter(fh, fieldnames=keys)
+                    writer.writeheader()
+                    writer.writerows(history)
+                self.metrics_keys = keys
+
+    class HistoryCSVLogger(CSVLogger):
+        @property
+        def experiment(self):
+            if self._experiment is None:
+                self._fs.makedirs(self.root_dir, exist_ok=True)
+                self._experiment = HistoryWriter(log_dir=self.log_dir)
+            return self._experiment
+
+    return HistoryCSVLogger(run_dir, name="csv", version="")
+
+
+class TrimHistory(L.Callback):
+    """On a resumed run, drop the CSV rows logged at or after the resumed step (see :func:`history_csv_logger`)."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero or trainer.global_step == 0:
+            return
+        for logger in trainer.loggers:
+            path = Path(getattr(logger, "log_dir", "") or "") / "metrics.csv"
+            if type(logger).__name__ != "HistoryCSVLogger" or not path.is_file():
+                continue
+            logger.save()
+            with path.open(newline="") as fh:
+                reader = csv.DictReader(fh)
+                keys, rows = reader.fieldnames or [], list(reader)
+            kept = [r for r in rows if int(float(r.get("step") or 0)) < trainer.global_step]
+            if len(kept) != len(rows):
+                with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+                    writer = csv.DictWriter(fh, fieldnames=keys)
+                    writer.writeheader()
+                    writer.writerows(kept)
+

@@ -355,9 +355,9 @@ def _fit(plan: Plan, args: argparse.Namespace, run_dir: Path, accelerator, devic
     # lazy: lightning and torch (~2 s) stay out of the CLI's start-up (the CLI imports this module for its parser)
     import lightning as L
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
-    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+    from lightning.pytorch.loggers import TensorBoardLogger
 
-    from beatforge.training.callbacks import LossCurve, RNGState, SaveOnInterrupt
+    from beatforge.training.callbacks import LossCurve, RNGState, SaveOnInterrupt, TrimHistory, history_csv_logger
 
     cfg = plan.cfg
     what = {
@@ -405,6 +405,7 @@ def _fit(plan: Plan, args: argparse.Namespace, run_dir: Path, accelerator, devic
             save_top_k=ck.save_top_k,
         ),
         RNGState(),
+        TrimHistory(),
         LossCurve(run_dir),
         SaveOnInterrupt(run_dir / "checkpoints" / "last.ckpt",
                         lambda module: export_model(module, cfg, run_dir, datamodule)),
@@ -428,7 +429,7 @@ def _fit(plan: Plan, args: argparse.Namespace, run_dir: Path, accelerator, devic
         gradient_clip_val=tr.gradient_clip_val,
         limit_val_batches=tr.limit_val_batches,
         benchmark=tr.benchmark,
-        logger=[CSVLogger(run_dir, name="csv", version=""), TensorBoardLogger(run_dir, name="tensorboard", version="")],
+        logger=[history_csv_logger(run_dir), TensorBoardLogger(run_dir, name="tensorboard", version="")],
         callbacks=callbacks,
         enable_progress_bar=not args.quiet,
         enable_model_summary=rank0 and not args.quiet,
