@@ -90,6 +90,16 @@ def run_guarded(prog: str, fn: Callable[[], int | None]) -> int:
         print(f"{prog}: error: unexpected input ({type(exc).__name__}: {_first_line(exc)}); "
               "BEATFORGE_DEBUG=1 shows where", file=sys.stderr)
         return EXIT_USAGE
+    except RuntimeError as exc:
+        if debug:
+            raise
+        text = _first_line(exc)
+        if "allocate memory" in text or "out of memory" in text.lower():
+            print(f"{prog}: error: out of memory (the input is too large for this machine)", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"{prog}: internal error (RuntimeError: {text}); please report it with BEATFORGE_DEBUG=1's "
+              "traceback", file=sys.stderr)
+        return 1
     except Exception as exc:  # noqa: BLE001  (the boundary: a bug still gets one line, not a traceback)
         if debug:
             raise

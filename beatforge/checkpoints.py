@@ -72,6 +72,11 @@ def is_lightning_checkpoint(obj: dict) -> bool:
     return isinstance(obj, dict) and "state_dict" in obj and ("optimizer_states" in obj or "loops" in obj)
 
 
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return " ".join(x.strip() for x in lines[:2])[:200] if lines else type(exc).__name__
+
+
 def load_model_file(path: str | Path) -> ModelFile:
     """Read a model file: a model dir, ``model.safetensors`` (with ``model.yaml`` beside it) or ``model.ckpt``.
 
@@ -89,10 +94,13 @@ def load_model_file(path: str | Path) -> ModelFile:
             raise ModelFileError(f"{p}: its config {side.name} is missing beside it")
         try:
             state = load_file(str(p))
+        except (SafetensorError, OSError) as exc:
+            raise ModelFileError(f"{p}: unreadable model file ({_first_line(exc)})") from None
+        try:
             doc = yaml.safe_load(read_text(side, max_bytes=MAX_SMALL_FILE_BYTES, what="a model config",
                                            error=ModelFileError))
-        except (SafetensorError, OSError, yaml.YAMLError, RecursionError) as exc:
-            raise ModelFileError(f"{p}: unreadable model file ({exc})") from None
+        except (yaml.YAMLError, RecursionError) as exc:
+            raise ModelFileError(f"{side}: not a readable model config ({_first_line(exc)})") from None
         return _checked(doc, state, str(p))
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
@@ -187,6 +195,12 @@ def load_dit(path: str | Path) -> tuple[DiT, dict]:
     if meta.get("format") != DIT_FORMAT:
         raise BeatforgeError(f"--ckpt {path}: model format {meta.get('format')!r}, this beatforge reads "
                              f"{DIT_FORMAT!r} (positions in [-1, 1]); retrain it with train.py")
+    limits = {"depth": 256, "hidden": 16384, "heads": 256, "num_classes": 1_000_000, "mlp_ratio": 64}
+    for key, top in limits.items():
+        value = meta["config"].get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not 0 < value <= top):
+            raise BeatforgeError(f"--ckpt {path}: model.json config {key} = {value!r} (1 to {top})")
     try:
         net = DiT(DiTConfig(**meta["config"]))
         net.load_state_dict({k: v.float() for k, v in load_file(str(d / "model.safetensors")).items()})
@@ -223,8 +237,10 @@ def _style_table(path: Path) -> dict[str, int]:
 def style_index(ckpt: str | Path, meta: dict, beatmap_idx: str | Path | None = None) -> dict[str, int] | None:
     """style id -> class index: ``beatmap_idx`` (default: the checkpoint's beatmap_idx.json), else the table in
     ``model.json``, else None."""
-    path = Path(beatmap_idx) if beatmap_idx else Path(ckpt) / "beatmap_idx.json"
-    return _style_table(path) if path.is_file() else meta.get("beatmap_idx")
+    if beatmap_idx:
+        return _style_table(Path(beatmap_idx))  # named by the user: it must be there (read_json says why not)
+    path = Path(ckpt) / "beatmap_idx.json"
+    return _style_table(path) if path.exists() else meta.get("beatmap_idx")
 
 
 def style_label(style_id: int | str | None, index: dict[str, int] | None, num_classes: int, where: str) -> int:

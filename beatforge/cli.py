@@ -89,6 +89,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     suffix = args.output.suffix.lower()
     if suffix not in (".osu", ".osz"):
         raise BeatforgeError(f"-o {args.output}: the output must end in .osu or .osz")
+    src = Path(str(args.chart).split("::")[0])
+    if args.output.exists() and src.exists() and args.output.resolve() == src.resolve():
+        raise BeatforgeError(f"-o {args.output}: that is the chart being converted (write to another file)")
     if suffix == ".osz":
         if args.difficulty is not None or args.index is not None:
             charts = [load_chart(args.chart, index=args.index, version=args.difficulty)]
@@ -324,11 +327,15 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from beatforge.generation.output import write_set
 
     request = mania_request_from_args(args)
+    if args.output.exists() and not args.output.is_dir():
+        raise BeatforgeError(f"-o {args.output}: a file, not a folder for the charts")
     song = resolve_song(args.audio, title=request.title, artist=request.artist)
     charts = generate_mania(song, request, progress=True)
     written = write_set(charts, song, args.output, previews=not args.no_preview)
     for c in charts:
         print(f"{c.meta.version}: {c.n_notes} notes, {star_rating(c):.2f} stars")
+    if charts and charts[0].meta.extra.get("Timing"):
+        print(f"timing: {charts[0].meta.extra['Timing']}")
     for w in written:
         print(w)
     return 0

@@ -14,6 +14,8 @@ For every held-out chart it reports, at 20 and 50 ms (one-to-one matching over d
 * ``selector``: ``beatforge generate --rhythm selector`` at the chart's key count and star rating, seed 1, the
   defaults otherwise, with the fold's selector (columns, chords and the star-rating fit come from the shipped
   latent diffusion model, which was trained on these songs: the star-rating error is therefore not held out);
+* ``diffusion`` (with ``--rhythms ... diffusion``): ``--rhythm diffusion``, the latent diffusion model's own notes
+  (trained on these songs: not held out);
 * ``network``: the same with ``--rhythm network`` (the shipped rhythm network and the hand-written beat-grid rules:
   the network saw these songs and the rules were tuned on them, so this column is *not* held out);
 * ``librosa``: librosa's onsets written as a chart (the floor);
@@ -49,6 +51,7 @@ from beatforge.generation.learned.note_selector import select_notes
 from beatforge.generation.learned.pretrained_audio import FRAME_MS, song_activations
 from beatforge.generation.rules.beat_grid import distance_to_nearest, grid_lines
 from beatforge.generation.rules.candidates import Candidates, candidates
+from beatforge.generation.rules.columns import typical_chord_ratio
 from beatforge.generation.rules.timing import beat_aligned_timing, grid_offset_ms
 from beatforge.training.selector import SelectorItem, train_selector
 
@@ -69,6 +72,7 @@ class Song:
     cands: Candidates
     timing: list
     charts: list[ManiaChart] = field(default_factory=list)
+    star_ratings: list[float] = field(default_factory=list)
 
     @property
     def audio_ms(self) -> float:
@@ -95,12 +99,14 @@ def load_songs(data: Path, only: list[str] | None) -> list[Song]:
                 print(f"  {name}: {len(cands.times)} candidates, {timing[0].bpm:.2f} BPM "
                       f"({time.perf_counter() - t0:.1f} s)", flush=True)
             by_audio[key].charts.append(c)
+            by_audio[key].star_ratings.append(star_rating(c))
     return list(by_audio.values())
 
 
 def items_of(songs: list[Song]) -> list[SelectorItem]:
-    return [SelectorItem(s.name, s.cands, onset_times(c), grid_offset_ms(s.timing[0], c.timing))
-            for s in songs for c in s.charts]
+    return [SelectorItem(s.name, s.cands, onset_times(c), grid_offset_ms(s.timing[0], c.timing), keys=c.keys,
+                         star_rating=s.star_ratings[i], n_notes=c.n_notes)
+            for s in songs for i, c in enumerate(s.charts)]
 
 
 def timing_error(song: Song, latency_ms: float) -> dict:
@@ -192,6 +198,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("logs/rhythm_cv"))
     ap.add_argument("--songs", nargs="*", help="only these held-out songs (substring match)")
     ap.add_argument("--no-generate", action="store_true", help="the selector told the note count only")
+    ap.add_argument("--rhythms", nargs="+", default=["selector", "network"],
+                    choices=["selector", "network", "diffusion"],
+                    help="the --rhythm sources generated per held-out chart (default: selector network)")
     ap.add_argument("--ship", type=Path, help="train the selector on every song (settings by CV) into this folder")
     args = ap.parse_args()
     if not (args.data / "songs").is_dir():
@@ -223,13 +232,16 @@ def main() -> None:
             f"{tim['offset_error_ms']:+.1f} ms"
         print(f"  timing: {tim['bpm']:.2f} BPM (chart {tim['chart_bpm'] or 0:.2f}); learned latency "
               f"{float(net.latency_ms):.1f} ms from the training songs; grid offset from the chart's {err}", flush=True)
-        gens = {r: generated(song, net, r, models) for r in ("selector", "network")} if models else {}
+        gens = {r: generated(song, net, r, models) for r in args.rhythms} if models else {}
         lib = librosa_onsets(list(song.sources))
         per_keys: dict[int, int] = {}
         for c in song.charts:
             ref = onset_times(c)
             row = {"song": song.name, "chart": c.meta.version, "keys": c.keys, "notes": len(ref),
-                   "sr_human": star_rating(c), "config": cfg, "source": c.meta.source_game, **tim}
+                   "sr_human": star_rating(c), "config": cfg, "source": c.meta.source_game, **tim,
+                   "chords_human": c.n_notes / len(ref)}
+            row["chords_learned"] = net.chord_ratio(row["sr_human"], c.keys)
+            row["chords_formula"] = typical_chord_ratio(row["sr_human"], c.keys)
             for tol in (20, 50):
                 row[f"told_f1_{tol}"] = told_f1(net, song, c, tol)
                 row[f"librosa_f1_{tol}"] = f1_scores(lib, ref, tol)["f1"]
@@ -280,7 +292,7 @@ def _mean(rows: list[dict], key: str) -> float | None:
 
 
 def summarise(rows: list[dict]) -> None:
-    cols = [k for k in ("told", "selector", "network", "librosa", "human") if f"{k}_f1_50" in rows[0]]
+    cols = [k for k in ("told", "selector", "network", "diffusion", "librosa", "human") if f"{k}_f1_50" in rows[0]]
 
     def line(name: str, rs: list[dict]) -> str:
         cells = []
@@ -300,9 +312,16 @@ def summarise(rows: list[dict]) -> None:
     by_song = {}
     for r in four_seven:
         by_song.setdefault(r["song"], []).append(r)
-    for k in [c for c in cols if c in ("told", "selector", "network")]:
+    for k in [c for c in cols if c in ("told", "selector", "network", "diffusion")]:
         below = [s for s, rs in by_song.items() if _mean(rs, f"{k}_f1_50") < _mean(rs, "librosa_f1_50")]
         print(f"{k}: 4K/7K songs below librosa's onset chart at 50 ms: {len(below)} {below}")
+    if rows and "chords_learned" in rows[0]:
+        for k in sorted({r["keys"] for r in rows}):
+            rs = [r for r in rows if r["keys"] == k]
+            learned = np.mean([abs(r["chords_learned"] - r["chords_human"]) for r in rs])
+            formula = np.mean([abs(r["chords_formula"] - r["chords_human"]) for r in rs])
+            print(f"chord split, {k}K: notes per distinct time, mean |error| learned {learned:.3f} (held out) vs "
+                  f"the hand formula {formula:.3f} (fitted by eye to these charts: not held out), {len(rs)} charts")
     errs = {r["song"]: (r["offset_error_ms"], r.get("source")) for r in rows if r.get("offset_error_ms") is not None}
     if errs:
         e = np.array([abs(v[0]) for v in errs.values()])
@@ -311,7 +330,7 @@ def summarise(rows: list[dict]) -> None:
               f"max {e.max():.1f}; within 5 ms: {int(np.sum(e <= 5))} of {len(e)} songs"
               + (f" ({int(np.sum(exact <= 5))} of {len(exact)} with exact timing)" if len(exact) else ""))
         print("  " + ", ".join(f"{s} {v[0]:+.1f}" for s, v in errs.items()))
-    for k in ("selector", "network"):
+    for k in ("selector", "network", "diffusion"):
         if f"{k}_sr_error" not in rows[0]:
             continue
         print(f"{k}: mean star-rating error {_mean(rows, f'{k}_sr_error'):.3f}; notes within 6 ms of the true grid "

@@ -9,7 +9,10 @@ offset error in ms modulo the beat: the smallest |difference| between the estima
 (``off``), and that error when half-beat phase confusion is forgiven (``off/2``: modulo half a beat). For an
 octave error the offset is compared on the finer of the two grids. ``gen`` is the offset error of the timing
 ``beatforge generate`` writes: the same BPM, its phase aligned to the shipped rhythm model's onsets (that model
-trained on every song of songs/ but katamari; katamari and the three sets are unseen).
+trained on every song of songs/ but katamari; katamari and the three sets are unseen). ``sel`` is the timing of
+``beatforge generate --rhythm selector``: the estimated tempo, its phase from madmom's beat network, less the
+shipped note selector's learned latency (a median over the 12 songs of songs/: the three sets are unseen), signed
+(+: the grid after the true one).
 
 Usage: python benchmarks/timing_accuracy.py [DATA_DIR]
 """
@@ -50,6 +53,21 @@ def _mod_err(a: float, b: float, period: float) -> float:
     return float(min(d, period - d))
 
 
+def selector_timing(audio, y: np.ndarray) -> TimingPoint:
+    """What ``beatforge generate --rhythm selector`` writes (see the module docstring)."""
+    from beatforge.generation.learned.note_selector import load_selector
+    from beatforge.generation.learned.pretrained_audio import FRAME_MS, song_activations
+    from beatforge.generation.rules.timing import beat_aligned_timing
+
+    latency = float(load_selector().latency_ms)
+    return beat_aligned_timing(y, song_activations(list(audio)).beat, FRAME_MS, latency_ms=latency)[0]
+
+
+def _signed(a: float, b: float, period: float) -> float:
+    d = (a - b) % period
+    return float(d - period if d > period / 2 else d)
+
+
 def songs() -> list[tuple[str, tuple[AudioSource, ...], list[TimingPoint]]]:
     """(name, audio, truth timing) for every song, one entry per distinct audio."""
     out, seen = [], set()
@@ -79,7 +97,7 @@ def songs() -> list[tuple[str, tuple[AudioSource, ...], list[TimingPoint]]]:
 def main() -> None:
     rows = []
     print(f"{'song':42s} {'true':>8s} {'est':>8s} {'err%':>7s} {'oct':>4s} {'off ms':>7s} {'off/2':>6s} {'gen':>6s} "
-          f"{'s':>5s}")
+          f"{'sel':>6s} {'s':>5s}")
     for name, audio, truth in songs():
         if len({round(tp.bpm, 2) for tp in truth}) > 1:
             print(f"{name:42s} skipped: {len(truth)} timing points with BPM changes")
@@ -97,11 +115,13 @@ def main() -> None:
         off = _mod_err(est.time, true_off, grid)
         off_half = _mod_err(est.time, true_off, grid / 2.0)
         gen = _mod_err(aligned_timing(y).time, true_off, grid)
-        rows.append((err, err_oct, octave, off, off_half, gen))
+        sel_tp = selector_timing(audio, y)
+        sel = _signed(sel_tp.time, true_off, min(sel_tp.beat_length, truth[0].beat_length))
+        rows.append((err, err_oct, octave, off, off_half, gen, abs(sel)))
         flag = f"x{2.0**octave:g}" if octave else ""
         print(
             f"{name[:42]:42s} {true_bpm:8.2f} {est.bpm:8.2f} {err:7.2f} {flag:>4s} {off:7.1f} {off_half:6.1f} "
-            f"{gen:6.1f} {secs:5.1f}"
+            f"{gen:6.1f} {sel:+6.1f} {secs:5.1f}"
         )
     if not rows:
         print("no song measured")
@@ -117,6 +137,8 @@ def main() -> None:
     print(f"mean |offset error|         {np.mean(a[:, 3]):.1f} ms (mod beat), {np.mean(a[:, 4]):.1f} ms (mod half)")
     print(f"median |offset error|       {np.median(a[:, 3]):.1f} ms (mod beat), {np.median(a[:, 4]):.1f} ms (mod half)")
     print(f"generate's offset error     mean {np.mean(a[:, 5]):.1f} ms, median {np.median(a[:, 5]):.1f} ms (mod beat)")
+    print(f"--rhythm selector's offset  mean {np.mean(a[:, 6]):.1f} ms, median {np.median(a[:, 6]):.1f} ms; "
+          f"within 5 ms: {int(np.sum(a[:, 6] <= 5.0))} of {len(a)}")
 
 
 if __name__ == "__main__":

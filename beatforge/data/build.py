@@ -45,7 +45,7 @@ from beatforge.boundary import INPUT_ERRORS
 from beatforge.charts import standard_sequence
 from beatforge.constants import HOP_LENGTH, MAX_INDEX_BYTES, SAMPLE_RATE
 from beatforge.errors import ArchiveError, AudioError, BeatforgeError, ChartError
-from beatforge.fileio import atomic_write_bytes, atomic_write_text, read_text
+from beatforge.fileio import atomic_write_bytes, atomic_write_text, is_regular_file, read_text
 from beatforge.formats.loader import (
     Source,
     beatmap_chart_meta,
@@ -97,6 +97,12 @@ class BuildOptions:
         for folder in self.songs:
             if not Path(folder).exists():
                 raise BeatforgeError(f"--songs {folder}: no such folder")
+            if not Path(folder).is_dir() and not is_regular_file(folder):
+                raise BeatforgeError(f"--songs {folder}: not a folder or chart file (a pipe, a device?)")
+        if not 1 <= (self.workers or 1) <= 256:
+            raise BeatforgeError(f"--workers {self.workers}: 1 to 256 processes")
+        if self.min_id is not None and not 0 <= self.min_id < 2**31:
+            raise BeatforgeError(f"--min-id {self.min_id}: a beatmap set ID, 0 to 2**31 - 1")
 
     def fingerprint(self) -> str:
         """Options that change what a unit produces: a changed filter invalidates the unit results."""
@@ -425,12 +431,12 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
 def build_dataset(opts: BuildOptions, *, progress: bool = True) -> BuildSummary:
     """Build (or continue building) the dataset described by ``opts``."""
     start = time.perf_counter()
+    sources: list[Source] = []
+    for folder in opts.songs:
+        sources.extend(discover(folder))  # before anything is written: a bad --songs leaves no dataset folder
     opts.out.mkdir(parents=True, exist_ok=True)
     units_dir = opts.out / "units"
     units_dir.mkdir(exist_ok=True)
-    sources: list[Source] = []
-    for folder in opts.songs:
-        sources.extend(discover(folder))
     units = make_units(sources)
     fp = opts.fingerprint()
     results: dict[str, dict] = {}

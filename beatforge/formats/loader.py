@@ -87,7 +87,8 @@ def discover(folder: str | Path) -> list[Source]:
     if root.is_file():
         return [source_of(root)]
     if not root.is_dir():
-        raise ChartError(f"{root}: no such folder")
+        raise ChartError(f"{root}: " + ("not a folder or chart file (a pipe, a device?)" if root.exists()
+                                        else "no such folder"))
     found: list[Source] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()

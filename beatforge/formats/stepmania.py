@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from beatforge.charts.chart import AudioSource, ChartMeta, ManiaChart, TimingPoint
-from beatforge.constants import MAX_CHART_MS, MAX_CHART_NOTES
+from beatforge.constants import MAX_ARCHIVE_CHARTS, MAX_CHART_MS, MAX_CHART_NOTES
 from beatforge.errors import ChartError
 from beatforge.fileio import decode_text, file_in_folder, read_bounded
 from beatforge.formats.osu import check_chart_budget
@@ -160,6 +160,9 @@ def _float(text: str, default: float | None = 0.0) -> float | None:
     A number too large for a float (``1e999``) is an error, not a silent default."""
     m = _FLOAT_RE.match(text)
     if not m:
+        if text.strip().lower().lstrip("+-").startswith(("nan", "inf")):
+            # StepMania's strtof reads these as NaN / infinity: no playable chart has them
+            raise _BadValue(f"the value {text.strip()[:30]!r} is not a finite number")
         return default
     v = float(m.group(1))
     if not math.isfinite(v):
@@ -691,6 +694,9 @@ def _parse_stepmania(data: bytes | str, *, path: str, ssc: bool | None, song_dir
                          f"({_shown(current.style) or 'no #STEPSTYPE'}) before its #NOTES")
     if not blocks:
         raise ChartError(f"{path}: no #NOTES chart in the file (not a StepMania simfile, or truncated)")
+    if len(blocks) > MAX_ARCHIVE_CHARTS:
+        raise ChartError(f"{path}: {len(blocks)} charts in one simfile, more than the {MAX_ARCHIVE_CHARTS} one song "
+                         "may hold")
 
     song_spec = _song_timing(song, sm=not ssc)
     song_clock: Clock | None = None

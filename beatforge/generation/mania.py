@@ -30,6 +30,7 @@ from beatforge.audio import audio_duration, load_audio, log_mel
 from beatforge.charts.chart import ManiaChart, TimingPoint
 from beatforge.constants import FRAME_MS, LN_RATIO_OF_MAP_TYPE, MAX_AUDIO_SECONDS, MIN_AUDIO_SECONDS
 from beatforge.errors import BeatforgeError
+from beatforge.formats.loader import load_chart
 from beatforge.generation.learned.chart_diffusion import ManiaModel, load_mania_model, sample_charts
 from beatforge.generation.learned.note_selector import load_selector, select_notes
 from beatforge.generation.learned.onset_network import (
@@ -178,7 +179,9 @@ def _rhythm_source(request: ManiaRequest, song: Song, y: np.ndarray, acts: np.nd
     given = {"bpm": request.bpm, "offset": request.offset, "timing_from": request.timing_from}
     if request.rhythm == "selector":
         front = song_activations(list(song.sources))
-        selector = models.selector or load_selector(request.selector_model)
+        if models.selector is None:
+            models.selector = load_selector(request.selector_model)
+        selector = models.selector
         if request.bpm is None and request.timing_from is None:
             timing = beat_aligned_timing(y, front.beat, ACT_FRAME_MS, latency_ms=float(selector.latency_ms))
         else:
@@ -217,6 +220,9 @@ def generate_mania(song: str | Path | Song, request: ManiaRequest | None = None,
     if models.chart.keys and keys not in models.chart.keys:
         raise BeatforgeError(f"--keys {keys}: the model was trained for {', '.join(map(str, models.chart.keys))} "
                              "keys (train or fine-tune one with that key count)")
+    if request.timing_from is not None and not load_chart(request.timing_from).timing:
+        # checked before minutes of sampling, not after
+        raise BeatforgeError(f"--timing-from {request.timing_from}: the chart has no timing points")
     y = load_audio(list(song.sources))
     if float(np.max(np.abs(y))) < 1e-4:
         raise BeatforgeError(f"{path}: the audio is silent")
@@ -235,18 +241,28 @@ def generate_mania(song: str | Path | Song, request: ManiaRequest | None = None,
     audio_ms = duration * 1000.0
     span_s = _strong_span_s(acts, audio_ms, duration)
     timing, pick_times = _rhythm_source(request, song, y, acts, frames, models, audio_ms, span_s)
+    fits = grid_fits(acts, timing, audio_ms)
+    estimated = request.bpm is None and request.timing_from is None
+    timing_note = "" if fits or not request.snap or not estimated else (
+        "the onsets follow no single tempo (tempo changes?): notes "
+        + ("at the onsets, not snapped to a grid" if request.rhythm == "selector" else "placed by peak picking"))
     recipe = ChartRecipe(
-        acts=acts, timing=timing, audio_ms=audio_ms, span_s=span_s,
-        on_grid=request.snap and grid_fits(acts, timing, audio_ms), keys=keys,
+        acts=acts, timing=timing, audio_ms=audio_ms, span_s=span_s, on_grid=request.snap and fits, keys=keys,
         bias=PatternBias.from_patterns(request.patterns, keys),
         ln_ratio=request.ln_ratio if request.ln_ratio is not None else LN_RATIO_OF_MAP_TYPE.get(request.map_type or ""),
-        min_jack_ms=request.min_jack_ms, snap=request.snap, pick_times=pick_times)
+        min_jack_ms=request.min_jack_ms,
+        # the selector's picks go to the grid only where the song follows it; the rule path keeps its snapping
+        snap=request.snap and (fits or request.rhythm != "selector"), pick_times=pick_times)
     out = []
     for i, (fr, prompt) in enumerate(zip(frames, prompts)):
-        chords = typical_chord_ratio(prompt["sr"], keys)
+        # the chord split: learned with the note selector from its training charts; the hand formula otherwise
+        chords = models.selector.chord_ratio(prompt["sr"], keys) if models.selector is not None \
+            and request.rhythm == "selector" else typical_chord_ratio(prompt["sr"], keys)
         fit = fit_density(lambda density, extra=0.0, fr=fr, chords=chords: recipe.build(fr, chords, density, extra),
                           prompt["sr"], request.fit_star_rating)
         fit.chart.meta = chart_meta(song, request, prompt, i, fit.star_rating)
+        if timing_note:
+            fit.chart.meta.extra["Timing"] = timing_note
         out.append(fit.chart)
         if bar:
             bar.update(1)

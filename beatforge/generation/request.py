@@ -165,7 +165,8 @@ class ManiaRequest:
         if self.seed is not None and not 0 <= self.seed < 2**63:
             raise BeatforgeError(f"--seed {self.seed}: must be from 0 to 2**63 - 1")
         if self.timing_from is not None and not is_regular_file(self.timing_from):
-            raise BeatforgeError(f"--timing-from {self.timing_from}: no such chart file")
+            raise BeatforgeError(f"--timing-from {self.timing_from}: not a chart file (missing, a folder, a pipe or a "
+                                 "device)")
 
     @property
     def n_charts(self) -> int:

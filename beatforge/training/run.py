@@ -146,6 +146,9 @@ def _resume_target(target: Path) -> tuple[Path | None, Path | None]:
 
 def _new_run_dir(args: argparse.Namespace, cfg: Config) -> Path:
     name = args.name or cfg.name or "run"
+    for label, text in (("-n", name), ("-f", args.postfix)):
+        if any(c in str(text) for c in "/\\\x00") or str(text) in (".", ".."):
+            raise BeatforgeError(f"{label} {text!r}: a run name, not a path (no '/', '\\' or '..')")
     root = Path("debug_runs" if args.debug else args.logdir)
     return root / f"{_now()}_{name}{args.postfix}"
 

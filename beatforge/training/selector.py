@@ -33,7 +33,7 @@ from beatforge.generation.learned.pretrained_audio import FRAME_MS, song_activat
 from beatforge.generation.rules.beat_grid import distance_to_nearest
 from beatforge.generation.rules.candidates import FEATURES, Candidates, candidates
 from beatforge.generation.rules.timing import beat_aligned_timing, grid_offset_ms
-from beatforge.models.note_selector import NoteSelectorConfig, NoteSelectorNet
+from beatforge.models.note_selector import CHORD_TERMS, NoteSelectorConfig, NoteSelectorNet, chord_terms
 
 LABEL_WINDOW_MS = 30.0
 
@@ -46,6 +46,9 @@ class SelectorItem:
     candidates: Candidates
     onsets_ms: np.ndarray
     grid_offset_ms: float | None = None  # the estimated grid after the chart's own (None: no single offset)
+    keys: int = 0
+    star_rating: float | None = None
+    n_notes: int = 0
 
     @property
     def notes_per_beat(self) -> float:
@@ -69,6 +72,19 @@ def median_latency(items: Sequence[SelectorItem]) -> float:
     return float(np.median([np.median(v) for v in per_song.values()])) if per_song else 0.0
 
 
+def fit_chord_split(items: Sequence[SelectorItem]) -> np.ndarray:
+    """Least-squares coefficients of notes-per-distinct-time - 1 on :func:`chord_terms` over the charts that say
+    their key count and star rating (zeros, i.e. no chords, where none does)."""
+    rows = [(chord_terms(it.star_rating, it.keys).numpy(), it.n_notes / len(it.onsets_ms) - 1.0) for it in items
+            if it.keys and it.star_rating is not None and it.n_notes and len(it.onsets_ms)]
+    if len(rows) < CHORD_TERMS:
+        return np.zeros(CHORD_TERMS, dtype=np.float32)
+    a = np.stack([r[0] for r in rows])
+    b = np.array([r[1] for r in rows])
+    coef, *_ = np.linalg.lstsq(a, b, rcond=None)
+    return coef.astype(np.float32)
+
+
 def train_selector(items: Sequence[SelectorItem], *, steps: int = SELECTOR_TRAIN_STEPS, batch_size: int = 1024,
                    lr: float = 3e-3, hidden: int = 64, seed: int = 0, window_ms: float = LABEL_WINDOW_MS,
                    drop: Sequence[str] = ()) -> tuple[NoteSelectorNet, list[float]]:
@@ -89,6 +105,7 @@ def train_selector(items: Sequence[SelectorItem], *, steps: int = SELECTOR_TRAIN
     net.mean.copy_(x.mean(0))
     net.std.copy_(x.std(0).clamp_min(1e-3))
     net.latency_ms.fill_(median_latency(items))
+    net.chord_coef.copy_(torch.from_numpy(fit_chord_split(items)))
     opt = torch.optim.Adam(net.parameters(), lr, weight_decay=1e-4)
     losses = []
     for _ in range(steps):
@@ -137,9 +154,12 @@ def load_selector_items(datasets: Sequence[str | Path], *, exclude_songs: set[st
                     songs[song] = None
             if songs[song] is not None:
                 chart = ManiaChart(int(rec["keys"]), arr[:, 0], arr[:, 1], arr[:, 2].astype(np.int64))
-                items.append(SelectorItem(song, songs[song][0], onset_times(chart), songs[song][1]))
+                sr = rec.get("star_rating")
+                items.append(SelectorItem(song, songs[song][0], onset_times(chart), songs[song][1], keys=chart.keys,
+                                          star_rating=float(sr) if isinstance(sr, (int, float)) else None,
+                                          n_notes=len(arr)))
     return items
 
 
-__all__ = ["LABEL_WINDOW_MS", "SelectorItem", "load_selector_items", "median_latency", "save_selector",
-           "train_selector"]
+__all__ = ["LABEL_WINDOW_MS", "SelectorItem", "fit_chord_split", "load_selector_items", "median_latency",
+           "save_selector", "train_selector"]

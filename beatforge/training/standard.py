@@ -160,6 +160,12 @@ def check_args(args: argparse.Namespace) -> None:
                              ("--data-end", args.data_end, 1)):
         if value is not None and value < low:
             raise BeatforgeError(f"{flag} {value}: at least {low}")
+    for flag, value, top in (("--seq-len", args.seq_len, 65536), ("--global-batch-size", args.global_batch_size,
+                                                                   1 << 20),
+                             ("--num-classes", args.num_classes, 1_000_000), ("--num-workers", args.num_workers, 256),
+                             ("--epochs", args.epochs, 10**9), ("--stride", args.stride, 65536)):
+        if value is not None and value > top:
+            raise BeatforgeError(f"{flag} {value}: at most {top}")
     if not (math.isfinite(args.lr) and 0 <= args.lr < 1):
         raise BeatforgeError(f"--lr {args.lr}: a learning rate in [0, 1)")
     if not (math.isfinite(args.ema_decay) and 0 <= args.ema_decay < 1):

@@ -65,3 +65,28 @@ def test_a_selector_trained_on_other_features_is_refused(tmp_path: Path) -> None
     (tmp_path / "sel" / "model.yaml").write_text(text, encoding="utf-8")
     with pytest.raises(ModelFileError, match="other candidate features"):
         load_selector(tmp_path / "sel")
+
+
+def test_latency_and_chord_split_are_learned_from_the_training_charts() -> None:
+    """The grid latency is the median over songs (one figure per song, so a song of many charts counts once) and
+    the chord split a least-squares fit of notes per distinct time on the star rating and key count."""
+    from beatforge.generation.rules.candidates import SONG_FEATURES, Candidates
+    from beatforge.training.selector import fit_chord_split, median_latency
+
+    cands = Candidates(np.arange(10.0) * 100, np.zeros((10, len(SONG_FEATURES)), np.float32), 500.0)
+    times = np.arange(0.0, 1000.0, 100.0)
+
+    def item(song, offset, sr, keys, per_time):
+        return SelectorItem(song, cands, times, offset, keys=keys, star_rating=sr,
+                            n_notes=int(round(len(times) * per_time)))
+
+    items = [item("a", 5.0, 1.0, 4, 1.0), item("a", 5.0, 2.2, 4, 1.2), item("b", 7.0, 3.2, 4, 1.4),
+             item("c", 30.0, 4.2, 7, 1.6),
+             item("d", None, 2.0, 4, 1.16)]
+    assert median_latency(items) == 7.0  # a, b, c: 5, 7, 30
+    coef = fit_chord_split(items)
+    assert coef.shape == (2,) and np.all(np.isfinite(coef))
+    net, _ = train_selector(items, steps=2)
+    assert float(net.latency_ms) == 7.0
+    assert net.chord_ratio(1.0, 4) == 1.0  # no chords below 1.2 stars
+    assert 1.15 < net.chord_ratio(2.2, 4) < 1.3 and net.chord_ratio(9.0, 4) <= 4.0
