@@ -368,10 +368,12 @@ def _cmd_rhythm_train(args: argparse.Namespace) -> int:
     from beatforge.checkpoints import save_rhythm_model
     from beatforge.training.rhythm import load_rhythm_items, train_rhythm
 
-    for flag, value, low in (("--steps", args.steps, 1), ("--batch-size", args.batch_size, 1),
-                             ("--selector-steps", args.selector_steps, 0)):
-        if value < low:
-            raise BeatforgeError(f"{flag} {value}: at least {low}")
+    for flag, value, low, top in (("--steps", args.steps, 1, 10**8), ("--batch-size", args.batch_size, 1, 4096),
+                                  ("--selector-steps", args.selector_steps, 0, 10**8)):
+        if not low <= value <= top:
+            raise BeatforgeError(f"{flag} {value}: from {low} to {top}")
+    if args.output.exists() and not args.output.is_dir():
+        raise BeatforgeError(f"-o {args.output}: a file, not a folder for the model")
     if not (np.isfinite(args.lr) and 0 < args.lr < 1):
         raise BeatforgeError(f"--lr {args.lr}: a learning rate in (0, 1)")
     if not 0 <= args.seed < 2**63:

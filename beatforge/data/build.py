@@ -43,9 +43,9 @@ from beatforge.analysis.star_rating import star_rating, star_rating_of_osu
 from beatforge.audio import MelCache
 from beatforge.boundary import INPUT_ERRORS
 from beatforge.charts import standard_sequence
-from beatforge.constants import HOP_LENGTH, MAX_INDEX_BYTES, SAMPLE_RATE
+from beatforge.constants import HOP_LENGTH, MAX_CHART_NOTES, MAX_INDEX_BYTES, SAMPLE_RATE
 from beatforge.errors import ArchiveError, AudioError, BeatforgeError, ChartError
-from beatforge.fileio import atomic_write_bytes, atomic_write_text, is_regular_file, read_text
+from beatforge.fileio import atomic_write_bytes, atomic_write_text, file_in_folder, is_regular_file, read_text
 from beatforge.formats.loader import (
     Source,
     beatmap_chart_meta,
@@ -567,6 +567,31 @@ def read_index(dataset: str | Path) -> list[dict]:
     return records
 
 
+def load_array(dataset: str | Path, rel: object, *, max_rows: int = MAX_CHART_NOTES,
+               max_items: int = 64 << 20) -> np.ndarray:
+    """An array a dataset's index names (a chart or a spectrogram), checked before it is read: a regular file
+    inside the dataset, never unpickled, whose header declares at most ``max_rows`` rows and ``max_items``
+    values (a forged header could ask for terabytes)."""
+    root = Path(dataset)
+    path = file_in_folder(root, str(rel or ""))
+    if path is None:
+        raise BeatforgeError(f"{root}: the index names {str(rel)[:80]!r}, which is not a file inside the dataset")
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            if version not in ((1, 0), (2, 0)):
+                raise BeatforgeError(f"{path}: .npy format {version} is not one beatforge writes")
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) \
+                else np.lib.format.read_array_header_2_0  # numpy's own parser: literals only, no code
+            shape, _, dtype = read_header(fh)
+        if len(shape) > 2 or (shape and shape[0] > max_rows) or dtype.hasobject or int(np.prod(shape)) > max_items:
+            raise BeatforgeError(f"{path}: an array of shape {shape} ({dtype}) is not one beatforge writes")
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        text = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise BeatforgeError(f"{path}: unreadable array ({text})") from None
+
+
 def load_notes(dataset: str | Path, record: dict) -> np.ndarray:
-    """A chart's stored array (never unpickled)."""
-    return np.load(Path(dataset) / record["chart_file"], allow_pickle=False)
+    """A chart's stored array (:func:`load_array`)."""
+    return load_array(dataset, record.get("chart_file"))

@@ -23,7 +23,7 @@ from beatforge.charts.chart import ManiaChart
 from beatforge.constants import MEL_HOP_MS as MEL_MS
 from beatforge.constants import RHYTHM_MEL_HOPS_PER_STEP as MEL_HOPS_PER_STEP
 from beatforge.constants import RHYTHM_STEP_MS as STEP_MS
-from beatforge.data.build import load_notes, read_index
+from beatforge.data.build import load_array, load_notes, read_index
 from beatforge.errors import BeatforgeError
 from beatforge.evaluation.matching import onset_times
 from beatforge.models.onset_net import OnsetNet, OnsetNetConfig
@@ -63,7 +63,7 @@ def load_rhythm_items(datasets: list[str | Path], *, exclude_songs: set[str] = f
             if len(arr) < min_notes:
                 continue
             if rec["mel_file"] not in mels:
-                mels[rec["mel_file"]] = np.load(Path(ds) / rec["mel_file"])
+                mels[rec["mel_file"]] = load_array(ds, rec["mel_file"], max_rows=1 << 20)
             chart = ManiaChart(int(rec["keys"]), arr[:, 0], arr[:, 1], arr[:, 2].astype(np.int64))
             on = onset_times(chart)
             items.append(RhythmItem(song, f"{rec.get('title')} [{rec.get('version')}]", int(rec["keys"]),

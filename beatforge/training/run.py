@@ -320,12 +320,12 @@ def export_model(system, cfg: Config, run_dir: Path, datamodule=None) -> Path:
 
 def run_training(args: argparse.Namespace, overrides: list[str]) -> Path:
     """Plan, build and fit; returns the run directory."""
-    # lazy: lightning and torch (~2 s) stay out of the CLI's start-up (the CLI imports this module for its parser)
+    plan = plan_run(args, overrides)  # first: a bad config or flag is refused before seconds of imports
+    # lazy: lightning and torch (~2-10 s) stay out of the CLI's start-up (the CLI imports this module for its parser)
     import lightning as L
     import torch
 
     torch.set_flush_denormal(True)  # 3-10x faster small-model training on CPU (denormals in late training)
-    plan = plan_run(args, overrides)
     cfg = plan.cfg
     if args.seed is not None:
         cfg.seed = args.seed

@@ -352,3 +352,21 @@ def test_a_huge_standard_map_is_refused_before_sampling(tmp_path: Path) -> None:
     t0 = time.perf_counter()
     proc = _cli("remap", str(tmp_path / "h.osu"), "-o", str(tmp_path / "out.osu"))
     assert proc.returncode == 2 and "at most" in proc.stderr and time.perf_counter() - t0 < 30, proc.stderr
+
+
+def test_dataset_arrays_are_checked_before_they_are_read(tmp_path: Path) -> None:
+    """A forged .npy header (shape of a terabyte) or an index naming a file outside the dataset is one error."""
+    from beatforge.data.build import load_array, load_notes
+
+    (tmp_path / "charts").mkdir()
+    np.save(tmp_path / "charts" / "ok.npy", np.zeros((5, 3)))
+    assert load_notes(tmp_path, {"chart_file": "charts/ok.npy"}).shape == (5, 3)
+    header = b"{'descr': '<f8', 'fortran_order': False, 'shape': (100000000000, 3), }"
+    header += b" " * (118 - len(header)) + b"\n"
+    (tmp_path / "charts" / "huge.npy").write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header)
+    (tmp_path / "outside.npy").write_bytes((tmp_path / "charts" / "ok.npy").read_bytes())
+    ds = tmp_path / "charts"
+    for rel, needle in (("huge.npy", "shape"), ("../outside.npy", "not a file inside"), ("/etc/passwd", "not a file"),
+                        ("missing.npy", "not a file")):
+        with pytest.raises(BeatforgeError, match=needle):
+            load_array(ds, rel)
