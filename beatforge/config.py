@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from beatforge.constants import MAX_KEYS
 from beatforge.errors import BeatforgeError
 
@@ -215,6 +217,9 @@ def load_config(paths: list[str | Path], overrides: list[str] | None = None) -> 
         raise ConfigError(f"config: {_omega_message(exc)}") from None
     except (ValueError, TypeError) as exc:  # YAML syntax errors surface as these
         raise ConfigError(f"config: {exc}") from None
+    except (yaml.YAMLError, RecursionError) as exc:  # bad YAML, a python/object tag, a billion laughs, deep nesting
+        text = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise ConfigError(f"config: not a readable YAML config ({text})") from None
     if not cfg.name and paths:
         cfg.name = Path(paths[0]).stem
     validate(cfg)

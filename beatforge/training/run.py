@@ -318,9 +318,25 @@ def export_model(system, cfg: Config, run_dir: Path, datamodule=None) -> Path:
     return run_dir / "model"
 
 
+def _check_inputs(plan: Plan) -> None:
+    """The datasets and the model file a run names, read before Lightning is imported (seconds) and before a run
+    folder exists: a missing dataset or a foreign ``-r`` file is one line at once, not after start-up."""
+    from beatforge.data.build import read_index  # lazy: the CLI imports this module for its parser
+
+    for d in plan.cfg.data.dataset:
+        if not Path(d).is_dir():
+            raise BeatforgeError(f"data.dataset {d}: no such folder (build one with 'beatforge dataset build')")
+        read_index(d)
+    if plan.mode == "finetune":
+        from beatforge.checkpoints import load_model_file  # lazy: torch (~1 s)
+
+        load_model_file(plan.ckpt)
+
+
 def run_training(args: argparse.Namespace, overrides: list[str]) -> Path:
     """Plan, build and fit; returns the run directory."""
     plan = plan_run(args, overrides)  # first: a bad config or flag is refused before seconds of imports
+    _check_inputs(plan)
     # lazy: lightning and torch (~2-10 s) stay out of the CLI's start-up (the CLI imports this module for its parser)
     import lightning as L
     import torch
