@@ -99,3 +99,5 @@ MAX_SLIDER_LENGTH: float = 1e6
 MAX_REMAP_OBJECTS: int = 20_000
 # --offset: the first beat line within an hour of the audio's start
 MAX_OFFSET_MS: float = 3_600_000.0
+# The tempo a beat-based chart file may declare (every note's time is beat x 60 / BPM: 1e300 stacks them all at 0)
+CHART_BPM_RANGE: tuple[float, float] = (1.0, 100_000.0)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from beatforge.charts.chart import AudioSource, ChartMeta, ManiaChart, TimingPoint
-from beatforge.constants import MAX_KEYS, MIN_KEYS
+from beatforge.constants import CHART_BPM_RANGE, MAX_KEYS, MIN_KEYS
 from beatforge.errors import ChartError
 from beatforge.fileio import is_regular_file, read_bounded
 from beatforge.formats.osu import check_chart_budget, check_note_count
@@ -61,8 +61,8 @@ def _read_tui_json(path: str | Path) -> ManiaChart:
         durations = np.array([float(n.get("duration", 0) or 0) for n in doc["notes"]], dtype=np.float64)
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
         raise ChartError(f"{p}: JSON chart without bpm / notes[beat, lane]") from None
-    if not (math.isfinite(bpm) and bpm > 0):
-        raise ChartError(f"{p}: BPM must be a positive finite number, got {bpm}")
+    if not (math.isfinite(bpm) and CHART_BPM_RANGE[0] <= bpm <= CHART_BPM_RANGE[1]):
+        raise ChartError(f"{p}: BPM {bpm:g} (a chart's tempo is {CHART_BPM_RANGE[0]:g} to {CHART_BPM_RANGE[1]:g})")
     if not (np.isfinite(beats).all() and np.isfinite(durations).all()):
         raise ChartError(f"{p}: a note's beat or duration is not a finite number")
     if len(lanes) and not (lanes.min() >= 0 and lanes.max() < MAX_KEYS):
