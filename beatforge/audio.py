@@ -48,7 +48,7 @@ from filelock import FileLock, Timeout
 
 from beatforge.charts.chart import AudioSource
 from beatforge.constants import HOP_LENGTH, MAX_AUDIO_SECONDS, N_FFT, N_MELS, SAMPLE_RATE
-from beatforge.errors import AudioError
+from beatforge.errors import AudioError, message_of
 from beatforge.fileio import atomic_path
 
 __all__ = [
@@ -279,7 +279,7 @@ def _decode_soundfile(src: AudioSource, max_frames: int) -> tuple[np.ndarray, in
                 if total > max_frames:
                     raise _too_long(src, total / sr)
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise AudioError(f"{src}: decoding failed ({_one_line(exc)})") from None
+        raise AudioError(f"{src}: decoding failed ({message_of(exc)})") from None
     y = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
     return y, sr
 
@@ -298,20 +298,15 @@ def _decode_ffmpeg(src: AudioSource, info: _Info, max_frames: int) -> tuple[np.n
         try:
             out = subprocess.run(cmd, capture_output=True, timeout=_FFMPEG_TIMEOUT_S, stdin=subprocess.DEVNULL)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise AudioError(f"{src}: ffmpeg failed ({_one_line(exc)})") from None
+            raise AudioError(f"{src}: ffmpeg failed ({message_of(exc)})") from None
     if out.returncode != 0:
-        raise AudioError(f"{src}: ffmpeg cannot decode it ({_one_line(out.stderr.decode(errors='replace'))})")
+        raise AudioError(f"{src}: ffmpeg cannot decode it ({message_of(out.stderr.decode(errors='replace'))})")
     n = len(out.stdout) // (4 * info.channels)
     y = np.frombuffer(out.stdout, dtype="<f4", count=n * info.channels).reshape(n, info.channels)
     y = y.mean(axis=1, dtype=np.float32) if info.channels > 1 else y[:, 0].astype(np.float32)
     if len(y) > max_frames:
         raise _too_long(src, len(y) / info.samplerate)
     return y, info.samplerate
-
-
-def _one_line(exc: object) -> str:
-    text = " ".join(str(exc).split())
-    return text[:200] or type(exc).__name__
 
 
 def _load_one(src: AudioSource, sr: int) -> np.ndarray:

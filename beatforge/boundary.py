@@ -18,7 +18,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from beatforge.errors import BeatforgeError
+from beatforge.errors import BeatforgeError, message_of
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -43,11 +43,6 @@ def install_sigterm() -> None:
     """SIGTERM becomes :class:`Terminated` (only the main thread may install a handler)."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_terminated)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
 
 
 def run_guarded(prog: str, fn: Callable[[], int | None]) -> int:
@@ -79,7 +74,7 @@ def run_guarded(prog: str, fn: Callable[[], int | None]) -> int:
         if debug:
             raise
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"{prog}: error: {where}{exc.strerror or _first_line(exc)}", file=sys.stderr)
+        print(f"{prog}: error: {where}{exc.strerror or message_of(exc, 300)}", file=sys.stderr)
         return EXIT_USAGE
     except MemoryError:
         print(f"{prog}: error: out of memory (the input is too large for this machine)", file=sys.stderr)
@@ -87,13 +82,13 @@ def run_guarded(prog: str, fn: Callable[[], int | None]) -> int:
     except INPUT_ERRORS as exc:
         if debug:
             raise
-        print(f"{prog}: error: unexpected input ({type(exc).__name__}: {_first_line(exc)}); "
+        print(f"{prog}: error: unexpected input ({type(exc).__name__}: {message_of(exc, 300)}); "
               "BEATFORGE_DEBUG=1 shows where", file=sys.stderr)
         return EXIT_USAGE
     except RuntimeError as exc:
         if debug:
             raise
-        text = _first_line(exc)
+        text = message_of(exc, 300)
         if "allocate memory" in text or "out of memory" in text.lower():
             print(f"{prog}: error: out of memory (the input is too large for this machine)", file=sys.stderr)
             return EXIT_USAGE
@@ -103,7 +98,7 @@ def run_guarded(prog: str, fn: Callable[[], int | None]) -> int:
     except Exception as exc:  # noqa: BLE001  (the boundary: a bug still gets one line, not a traceback)
         if debug:
             raise
-        print(f"{prog}: internal error ({type(exc).__name__}: {_first_line(exc)}); please report it with "
+        print(f"{prog}: internal error ({type(exc).__name__}: {message_of(exc, 300)}); please report it with "
               "BEATFORGE_DEBUG=1's traceback", file=sys.stderr)
         return 1
 

@@ -30,7 +30,7 @@ from safetensors.torch import load_file, save
 
 from beatforge import __version__
 from beatforge.constants import MAX_SMALL_FILE_BYTES
-from beatforge.errors import BeatforgeError
+from beatforge.errors import BeatforgeError, message_of
 from beatforge.fileio import atomic_write_bytes, atomic_write_text, read_json, read_text
 from beatforge.models.dit import DIT_FORMAT, DiT, DiTConfig
 from beatforge.models.onset_net import OnsetNet, OnsetNetConfig
@@ -72,11 +72,6 @@ def is_lightning_checkpoint(obj: dict) -> bool:
     return isinstance(obj, dict) and "state_dict" in obj and ("optimizer_states" in obj or "loops" in obj)
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return " ".join(x.strip() for x in lines[:2])[:200] if lines else type(exc).__name__
-
-
 def load_model_file(path: str | Path) -> ModelFile:
     """Read a model file: a model dir, ``model.safetensors`` (with ``model.yaml`` beside it) or ``model.ckpt``.
 
@@ -95,19 +90,19 @@ def load_model_file(path: str | Path) -> ModelFile:
         try:
             state = load_file(str(p))
         except (SafetensorError, OSError) as exc:
-            raise ModelFileError(f"{p}: unreadable model file ({_first_line(exc)})") from None
+            raise ModelFileError(f"{p}: unreadable model file ({message_of(exc)})") from None
         try:
             doc = yaml.safe_load(read_text(side, max_bytes=MAX_SMALL_FILE_BYTES, what="a model config",
                                            error=ModelFileError))
         except (yaml.YAMLError, RecursionError) as exc:
-            raise ModelFileError(f"{side}: not a readable model config ({_first_line(exc)})") from None
+            raise ModelFileError(f"{side}: not a readable model config ({message_of(exc)})") from None
         return _checked(doc, state, str(p))
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError ... for foreign files
         raise ModelFileError(
             f"{p}: not a beatforge model file (torch.load with weights_only=True failed: "
-            f"{str(exc).splitlines()[0][:120]})"
+            f"{message_of(exc, 120)})"
         ) from None
     if is_lightning_checkpoint(obj):
         hp = obj.get("hyper_parameters", {})
@@ -205,8 +200,7 @@ def load_dit(path: str | Path) -> tuple[DiT, dict]:
         net = DiT(DiTConfig(**meta["config"]))
         net.load_state_dict({k: v.float() for k, v in load_file(str(d / "model.safetensors")).items()})
     except (TypeError, ValueError, RuntimeError, OverflowError, SafetensorError) as exc:
-        msg = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise BeatforgeError(f"--ckpt {path}: the model files do not make a DiT ({msg})") from None
+        raise BeatforgeError(f"--ckpt {path}: the model files do not make a DiT ({message_of(exc)})") from None
     return net.eval(), meta
 
 

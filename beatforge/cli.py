@@ -22,7 +22,7 @@ from beatforge.constants import (
     SKILLSETS,
     STYLES,
 )
-from beatforge.errors import BeatforgeError
+from beatforge.errors import BeatforgeError, check_flag_range
 from beatforge.fileio import read_text
 from beatforge.generation.request import ManiaRequest, RemapRequest
 from beatforge.generation.song import resolve_song
@@ -368,10 +368,9 @@ def _cmd_rhythm_train(args: argparse.Namespace) -> int:
     from beatforge.checkpoints import save_rhythm_model
     from beatforge.training.rhythm import load_rhythm_items, train_rhythm
 
-    for flag, value, low, top in (("--steps", args.steps, 1, 10**8), ("--batch-size", args.batch_size, 1, 4096),
-                                  ("--selector-steps", args.selector_steps, 0, 10**8)):
-        if not low <= value <= top:
-            raise BeatforgeError(f"{flag} {value}: from {low} to {top}")
+    for flag, value, low, high in (("--steps", args.steps, 1, 10**8), ("--batch-size", args.batch_size, 1, 4096),
+                                   ("--selector-steps", args.selector_steps, 0, 10**8)):
+        check_flag_range(flag, value, low, high)
     if args.output.exists() and not args.output.is_dir():
         raise BeatforgeError(f"-o {args.output}: a file, not a folder for the model")
     if not (np.isfinite(args.lr) and 0 < args.lr < 1):

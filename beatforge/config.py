@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from beatforge.constants import MAX_KEYS
-from beatforge.errors import BeatforgeError
+from beatforge.errors import BeatforgeError, message_of
 
 
 class ConfigError(BeatforgeError):
@@ -218,8 +218,7 @@ def load_config(paths: list[str | Path], overrides: list[str] | None = None) -> 
     except (ValueError, TypeError) as exc:  # YAML syntax errors surface as these
         raise ConfigError(f"config: {exc}") from None
     except (yaml.YAMLError, RecursionError) as exc:  # bad YAML, a python/object tag, a billion laughs, deep nesting
-        text = " ".join(str(exc).split())[:200] or type(exc).__name__
-        raise ConfigError(f"config: not a readable YAML config ({text})") from None
+        raise ConfigError(f"config: not a readable YAML config ({message_of(exc)})") from None
     if not cfg.name and paths:
         cfg.name = Path(paths[0]).stem
     validate(cfg)

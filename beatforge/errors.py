@@ -19,3 +19,22 @@ class AudioError(BeatforgeError):
 
 class ArchiveError(BeatforgeError):
     """An .osz / .qp archive that is corrupt, unsafe (zip slip) or too large (zip bomb)."""
+
+
+def message_of(exc: object, limit: int = 200) -> str:
+    """An exception's message as one line of at most ``limit`` characters (all whitespace, newlines included,
+    collapsed; the type's name when it has no message): what goes after "error:" when a library's own exception
+    is reported."""
+    return " ".join(str(exc).split())[:limit] or type(exc).__name__
+
+
+def check_flag_range(flag: str, value: float | None, low: float, high: float | None = None) -> None:
+    """Refuse a flag's ``value`` outside [``low``, ``high``] (``high`` None: no upper bound; ``value`` None: the
+    flag was not given), naming the bound it broke."""
+    if value is None:
+        return
+    if value < low:
+        raise BeatforgeError(f"{flag} {value}: at least {low}")
+    if high is not None and value > high:
+        raise BeatforgeError(f"{flag} {value}: at most {high}")
+

@@ -29,7 +29,7 @@ from beatforge.audio import load_audio
 from beatforge.charts.chart import AudioSource, TimingPoint
 from beatforge.formats.archive import find_member
 from beatforge.formats.loader import discover, load_beatmaps, load_charts
-from beatforge.generation.rules.timing import estimate_timing
+from beatforge.generation.rules.timing import estimate_timing, signed_phase
 
 _RHYTHM = None
 
@@ -61,11 +61,6 @@ def selector_timing(audio, y: np.ndarray) -> TimingPoint:
 
     latency = float(load_selector().latency_ms)
     return beat_aligned_timing(y, song_activations(list(audio)).beat, FRAME_MS, latency_ms=latency)[0]
-
-
-def _signed(a: float, b: float, period: float) -> float:
-    d = (a - b) % period
-    return float(d - period if d > period / 2 else d)
 
 
 def songs() -> list[tuple[str, tuple[AudioSource, ...], list[TimingPoint]]]:
@@ -116,7 +111,7 @@ def main() -> None:
         off_half = _mod_err(est.time, true_off, grid / 2.0)
         gen = _mod_err(aligned_timing(y).time, true_off, grid)
         sel_tp = selector_timing(audio, y)
-        sel = _signed(sel_tp.time, true_off, min(sel_tp.beat_length, truth[0].beat_length))
+        sel = signed_phase(sel_tp.time, true_off, min(sel_tp.beat_length, truth[0].beat_length))
         rows.append((err, err_oct, octave, off, off_half, gen, abs(sel)))
         flag = f"x{2.0**octave:g}" if octave else ""
         print(

@@ -44,7 +44,7 @@ from beatforge.audio import MelCache
 from beatforge.boundary import INPUT_ERRORS
 from beatforge.charts import standard_sequence
 from beatforge.constants import HOP_LENGTH, MAX_CHART_NOTES, MAX_INDEX_BYTES, SAMPLE_RATE
-from beatforge.errors import ArchiveError, AudioError, BeatforgeError, ChartError
+from beatforge.errors import ArchiveError, AudioError, BeatforgeError, ChartError, message_of
 from beatforge.fileio import atomic_write_bytes, atomic_write_text, file_in_folder, is_regular_file, read_text
 from beatforge.formats.loader import (
     Source,
@@ -191,8 +191,7 @@ def process_unit(unit: Unit, opts: BuildOptions) -> dict:
         except (OSError, MemoryError, *INPUT_ERRORS) as exc:
             # A reader bug or an unforeseen quirk (a tui JSON with "bpm": Infinity, 200,000-deep nesting) must not
             # stop a 10,000-song build, run after run: record it and go on.
-            text = str(exc).strip().splitlines()
-            rejected.append([str(src.path), f"unreadable ({type(exc).__name__}: {text[0][:200] if text else ''})"])
+            rejected.append([str(src.path), f"unreadable ({type(exc).__name__}: {message_of(exc)})"])
     return {"records": records, "skipped": dict(skipped), "rejected": rejected, "peak_rss_mb": _peak_rss_mb()}
 
 
@@ -588,8 +587,7 @@ def load_array(dataset: str | Path, rel: object, *, max_rows: int = MAX_CHART_NO
             raise BeatforgeError(f"{path}: an array of shape {shape} ({dtype}) is not one beatforge writes")
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
-        text = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-        raise BeatforgeError(f"{path}: unreadable array ({text})") from None
+        raise BeatforgeError(f"{path}: unreadable array ({message_of(exc, 120)})") from None
 
 
 def load_notes(dataset: str | Path, record: dict) -> np.ndarray:

@@ -46,7 +46,7 @@ import numpy as np
 
 from beatforge.charts.chart import AudioSource, ChartMeta, ManiaChart, TimingPoint
 from beatforge.constants import MAX_CHART_MS, MAX_CHART_NOTES, MAX_SMALL_FILE_BYTES
-from beatforge.errors import ChartError
+from beatforge.errors import ChartError, message_of
 from beatforge.fileio import file_in_folder, read_bounded
 from beatforge.formats.osu import check_chart_budget
 
@@ -120,8 +120,7 @@ def _load_midi(path: Path):
     except EOFError:
         raise ChartError(f"{path}: not a readable MIDI file (truncated)") from None
     except Exception as exc:  # mido raises OSError, ValueError, KeyError, IndexError... on corrupt data
-        detail = " ".join(str(exc).split())[:100]
-        raise ChartError(f"{path}: not a readable MIDI file ({type(exc).__name__}: {detail})") from None
+        raise ChartError(f"{path}: not a readable MIDI file ({type(exc).__name__}: {message_of(exc, 100)})") from None
     if midi.type not in (0, 1, 2):
         raise ChartError(f"{path}: unsupported MIDI file type {midi.type}")
     if not midi.ticks_per_beat or midi.ticks_per_beat <= 0:
@@ -228,24 +227,12 @@ def _timing_points(tmap: TempoMap, meters: list[tuple[int, int]], delay: float) 
 
 
 # ============================================================================================ folder
-def _find(folder: Path, name: str) -> Path | None:
-    exact = folder / name
-    if exact.is_file():
-        return exact
-    for child in sorted(folder.iterdir()):
-        if child.name.lower() == name and child.is_file():
-            return child
-    return None
-
-
 def audio_stems(folder: Path) -> tuple[AudioSource, ...]:
     """The folder's audio stems, song / guitar / rhythm first (matched case-insensitively)."""
-    files = {c.name.lower(): c for c in sorted(folder.iterdir()) if c.is_file()}
     out = []
     for stem in STEMS:
         for suffix in STEM_SUFFIXES:
-            hit = files.get(stem + suffix)
-            hit = file_in_folder(folder, hit.name) if hit is not None else None  # no symlink out of the folder
+            hit = file_in_folder(folder, stem + suffix)  # case-insensitive; never a symlink out of the folder
             if hit is not None:
                 out.append(AudioSource(hit))
                 break
@@ -262,8 +249,8 @@ def read_fretsonfire(song_dir: str | Path) -> list[ManiaChart]:
         folder = folder.parent
     if not folder.is_dir():
         raise ChartError(f"{folder}: no such song folder")
-    ini_path = _find(folder, "song.ini")
-    mid_path = _find(folder, "notes.mid")
+    ini_path = file_in_folder(folder, "song.ini")
+    mid_path = file_in_folder(folder, "notes.mid")
     if mid_path is None:
         raise ChartError(f"{folder}: no notes.mid in the song folder")
     if ini_path is None:

@@ -30,7 +30,6 @@ from beatforge.audio import audio_duration, load_audio, log_mel
 from beatforge.charts.chart import ManiaChart, TimingPoint
 from beatforge.constants import FRAME_MS, LN_RATIO_OF_MAP_TYPE, MAX_AUDIO_SECONDS, MIN_AUDIO_SECONDS
 from beatforge.errors import BeatforgeError
-from beatforge.formats.loader import load_chart
 from beatforge.generation.learned.chart_diffusion import ManiaModel, load_mania_model, sample_charts
 from beatforge.generation.learned.note_selector import load_selector, select_notes
 from beatforge.generation.learned.onset_network import (
@@ -57,7 +56,7 @@ from beatforge.generation.rules.columns import PatternBias, assign_notes, typica
 from beatforge.generation.rules.peaks import peak_candidates, pick_onsets
 from beatforge.generation.rules.playability import make_playable
 from beatforge.generation.rules.star_rating_fit import fit_density
-from beatforge.generation.rules.timing import beat_aligned_timing, snap_chart, song_timing
+from beatforge.generation.rules.timing import beat_aligned_timing, reference_timing, snap_chart, song_timing
 from beatforge.generation.song import Song, resolve_song
 from beatforge.models.note_selector import NoteSelectorNet
 from beatforge.models.onset_net import OnsetNet
@@ -172,11 +171,11 @@ def _strong_span_s(acts: np.ndarray, audio_ms: float, duration: float) -> float:
 
 
 def _rhythm_source(request: ManiaRequest, song: Song, y: np.ndarray, acts: np.ndarray, frames: list[np.ndarray],
-                   models: ManiaModels, audio_ms: float, span_s: float
+                   models: ManiaModels, audio_ms: float, span_s: float, reference: list[TimingPoint] | None
                    ) -> tuple[list[TimingPoint], Callable[[int], np.ndarray] | None]:
     """The charts' timing, and where their note times come from (None: the rhythm network and the beat-grid
-    rules; else a function n -> the n note times)."""
-    given = {"bpm": request.bpm, "offset": request.offset, "timing_from": request.timing_from}
+    rules; else a function n -> the n note times). ``reference``: the ``--timing-from`` chart's timing."""
+    given = {"bpm": request.bpm, "offset": request.offset, "reference": reference}
     if request.rhythm == "selector":
         front = song_activations(list(song.sources))
         if models.selector is None:
@@ -220,9 +219,8 @@ def generate_mania(song: str | Path | Song, request: ManiaRequest | None = None,
     if models.chart.keys and keys not in models.chart.keys:
         raise BeatforgeError(f"--keys {keys}: the model was trained for {', '.join(map(str, models.chart.keys))} "
                              "keys (train or fine-tune one with that key count)")
-    if request.timing_from is not None and not load_chart(request.timing_from).timing:
-        # checked before minutes of sampling, not after
-        raise BeatforgeError(f"--timing-from {request.timing_from}: the chart has no timing points")
+    # read before minutes of sampling, so a bad --timing-from chart fails first
+    reference = reference_timing(request.timing_from) if request.timing_from is not None else None
     y = load_audio(list(song.sources))
     if float(np.max(np.abs(y))) < 1e-4:
         raise BeatforgeError(f"{path}: the audio is silent")
@@ -240,7 +238,7 @@ def generate_mania(song: str | Path | Song, request: ManiaRequest | None = None,
     acts = onset_activation(models.rhythm, mel, DENSITY_GRID)
     audio_ms = duration * 1000.0
     span_s = _strong_span_s(acts, audio_ms, duration)
-    timing, pick_times = _rhythm_source(request, song, y, acts, frames, models, audio_ms, span_s)
+    timing, pick_times = _rhythm_source(request, song, y, acts, frames, models, audio_ms, span_s, reference)
     fits = grid_fits(acts, timing, audio_ms)
     estimated = request.bpm is None and request.timing_from is None
     timing_note = "" if fits or not request.snap or not estimated else (

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from beatforge.boundary import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
 from beatforge.config import Config, ConfigError, load_config, to_dict, to_yaml
-from beatforge.errors import BeatforgeError
+from beatforge.errors import BeatforgeError, check_flag_range
 from beatforge.features import FeatureTable
 from beatforge.fileio import atomic_write_text
 
@@ -160,32 +160,39 @@ def check_train_flags(args: argparse.Namespace) -> None:
     """The flags a run cannot start with, refused before a run directory exists or a model loads."""
     if args.precision is not None and str(args.precision) not in PRECISIONS:
         raise BeatforgeError(f"--precision {args.precision}: one of {', '.join(PRECISIONS)}")
-    for flag, value in (("--devices", args.devices), ("--num-nodes", args.num_nodes)):
-        if value is not None and value < 1:
-            raise BeatforgeError(f"{flag} {value}: at least 1")
+    check_flag_range("--devices", args.devices, 1)
+    check_flag_range("--num-nodes", args.num_nodes, 1)
     for flag, value in (("--max-steps", args.max_steps), ("--max-epochs", args.max_epochs)):
         if value is not None and value < 1 and value != -1:
             raise BeatforgeError(f"{flag} {value}: at least 1 (or -1: no limit)")
-    if args.gpus not in (None, "", "-1"):
-        try:
-            ids = [int(g) for g in str(args.gpus).replace(" ", "").split(",") if g != ""]
-        except ValueError:
-            raise BeatforgeError(f"--gpus '{args.gpus}': give GPU ids like '0,' or '0,1'") from None
-        if any(i < 0 for i in ids):
-            raise BeatforgeError(f"--gpus '{args.gpus}': GPU ids are 0 or more")
+    ids = _gpu_ids(args)
+    if ids:
         import torch  # lazy: torch (~1 s) stays out of the CLI's start-up
 
-        if (args.accelerator or "gpu") in ("gpu", "cuda") and ids and max(ids) >= torch.cuda.device_count():
+        if (args.accelerator or "gpu") in ("gpu", "cuda") and max(ids) >= torch.cuda.device_count():
             have = torch.cuda.device_count()
             hint = "" if have else " (leave --gpus out to train on the CPU)"
             raise BeatforgeError(f"--gpus '{args.gpus}': this machine has {have or 'no'} CUDA GPU(s){hint}")
 
 
-def _trainer_devices(args: argparse.Namespace) -> tuple[str, object]:
-    if args.gpus not in (None, "", "-1"):
+def _gpu_ids(args: argparse.Namespace) -> list[int] | None:
+    """``--gpus`` as a list of ids (None: not given, the CPU)."""
+    if args.gpus in (None, "", "-1"):
+        return None
+    try:
         ids = [int(g) for g in str(args.gpus).replace(" ", "").split(",") if g != ""]
-        if not ids:
-            raise BeatforgeError(f"--gpus '{args.gpus}': give GPU ids like '0,' or '0,1'")
+    except ValueError:
+        ids = []
+    if not ids:
+        raise BeatforgeError(f"--gpus '{args.gpus}': give GPU ids like '0,' or '0,1'")
+    if any(i < 0 for i in ids):
+        raise BeatforgeError(f"--gpus '{args.gpus}': GPU ids are 0 or more")
+    return ids
+
+
+def _trainer_devices(args: argparse.Namespace) -> tuple[str, object]:
+    ids = _gpu_ids(args)
+    if ids:
         return args.accelerator or "gpu", ids
     return args.accelerator or "cpu", args.devices or 1
 

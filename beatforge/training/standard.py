@@ -35,7 +35,7 @@ from safetensors.torch import save as save_safetensors
 
 from beatforge.data.build import load_notes, read_index
 from beatforge.data.standard_dataset import StandardMap, StandardWindows
-from beatforge.errors import BeatforgeError
+from beatforge.errors import BeatforgeError, check_flag_range, message_of
 from beatforge.fileio import atomic_write_bytes, atomic_write_text
 from beatforge.models.dit import DIT_FORMAT, DiT, dit_config
 
@@ -146,26 +146,20 @@ def load_state(path: Path) -> dict:
     try:
         return torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for foreign files
-        raise BeatforgeError(f"--ckpt {path}: not a beatforge DiT checkpoint ({str(exc).splitlines()[0][:100]})"
-                             ) from None
+        raise BeatforgeError(f"--ckpt {path}: not a beatforge DiT checkpoint ({message_of(exc, 100)})") from None
 
 
 def check_args(args: argparse.Namespace) -> None:
     """Flags a run cannot start with, refused before anything loads (the allowed range in the message)."""
-    for flag, value, low in (("--epochs", args.epochs, 1), ("--global-batch-size", args.global_batch_size, 1),
-                             ("--num-workers", args.num_workers, 0), ("--log-every", args.log_every, 1),
-                             ("--ckpt-every", args.ckpt_every, 1), ("--seq-len", args.seq_len, 2),
-                             ("--stride", args.stride, 1), ("--data-start", args.data_start, 0),
-                             ("--max-steps", args.max_steps, 1), ("--num-classes", args.num_classes, 1),
-                             ("--data-end", args.data_end, 1)):
-        if value is not None and value < low:
-            raise BeatforgeError(f"{flag} {value}: at least {low}")
-    for flag, value, top in (("--seq-len", args.seq_len, 65536), ("--global-batch-size", args.global_batch_size,
-                                                                   1 << 20),
-                             ("--num-classes", args.num_classes, 1_000_000), ("--num-workers", args.num_workers, 256),
-                             ("--epochs", args.epochs, 10**9), ("--stride", args.stride, 65536)):
-        if value is not None and value > top:
-            raise BeatforgeError(f"{flag} {value}: at most {top}")
+    for flag, value, low, high in (
+        ("--epochs", args.epochs, 1, 10**9), ("--global-batch-size", args.global_batch_size, 1, 1 << 20),
+        ("--num-workers", args.num_workers, 0, 256), ("--log-every", args.log_every, 1, None),
+        ("--ckpt-every", args.ckpt_every, 1, None), ("--seq-len", args.seq_len, 2, 65536),
+        ("--stride", args.stride, 1, 65536), ("--data-start", args.data_start, 0, None),
+        ("--max-steps", args.max_steps, 1, None), ("--num-classes", args.num_classes, 1, 1_000_000),
+        ("--data-end", args.data_end, 1, None),
+    ):
+        check_flag_range(flag, value, low, high)
     if not (math.isfinite(args.lr) and 0 <= args.lr < 1):
         raise BeatforgeError(f"--lr {args.lr}: a learning rate in [0, 1)")
     if not (math.isfinite(args.ema_decay) and 0 <= args.ema_decay < 1):

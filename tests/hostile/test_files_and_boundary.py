@@ -54,40 +54,33 @@ def _wav(path: Path, seconds: float = 3.0) -> None:
 
 
 # ----------------------------------------------------------------------------------- audio stays in its folder
+def _chart(folder: Path, name: str, text: str) -> Path:
+    """``text`` written as ``folder/name`` (the folder made)."""
+    folder.mkdir()
+    (folder / name).write_text(text)
+    return folder / name
+
+
 def _leak_cases(tmp: Path) -> list[tuple[str, Path]]:
     """(name, chart path) of charts whose audio name points at ``tmp/secret/private.wav``."""
     secret = tmp / "secret" / "private.wav"
     secret.parent.mkdir()
     secret.write_bytes(SECRET)
-    cases = []
-    for name, audio in (("absolute", str(secret)), ("dotdot", "../secret/private.wav"),
-                        ("backslash dotdot", "..\\secret\\private.wav")):
-        d = tmp / f"osu-{name.replace(' ', '-')}"
-        d.mkdir()
-        (d / "m.osu").write_text(OSU.format(audio=audio))
-        cases.append((f".osu {name}", d / "m.osu"))
-    d = tmp / "osu-symlink"
-    d.mkdir()
-    (d / "audio.wav").symlink_to(secret)
-    (d / "m.osu").write_text(OSU.format(audio="audio.wav"))
-    cases.append((".osu symlink out", d / "m.osu"))
-    d = tmp / "sm"
-    d.mkdir()
-    (d / "s.sm").write_text("#TITLE:t;\n#MUSIC:../secret/private.wav;\n#OFFSET:0;\n#BPMS:0=120;\n"
-                            "#NOTES:\n dance-single:\n x:\n Beginner:\n 1:\n 0,0,0,0,0:\n"
-                            "1000\n0100\n0010\n0001\n;\n")
-    cases.append((".sm #MUSIC ../", d / "s.sm"))
-    d = tmp / "tui"
-    d.mkdir()
-    (d / "c.json").write_text(json.dumps({"bpm": 120, "song_path": str(secret), "lanes": 4,
-                                          "notes": [{"beat": b, "lane": b % 4} for b in range(8)]}))
-    cases.append(("tui song_path absolute", d / "c.json"))
-    d = tmp / "qua"
-    d.mkdir()
-    (d / "q.qua").write_text("AudioFile: ../secret/private.wav\nMode: Keys4\nTitle: t\nDifficultyName: d\n"
-                             "TimingPoints:\n- Bpm: 120\nHitObjects:\n- StartTime: 500\n  Lane: 1\n"
-                             "- StartTime: 1000\n  Lane: 2\n")
-    cases.append((".qua AudioFile ../", d / "q.qua"))
+    cases = [(f".osu {name}", _chart(tmp / f"osu-{name.replace(' ', '-')}", "m.osu", OSU.format(audio=audio)))
+             for name, audio in (("absolute", str(secret)), ("dotdot", "../secret/private.wav"),
+                                 ("backslash dotdot", "..\\secret\\private.wav"))]
+    chart = _chart(tmp / "osu-symlink", "m.osu", OSU.format(audio="audio.wav"))
+    (chart.parent / "audio.wav").symlink_to(secret)
+    cases.append((".osu symlink out", chart))
+    cases.append((".sm #MUSIC ../", _chart(tmp / "sm", "s.sm", (
+        "#TITLE:t;\n#MUSIC:../secret/private.wav;\n#OFFSET:0;\n#BPMS:0=120;\n#NOTES:\n dance-single:\n x:\n"
+        " Beginner:\n 1:\n 0,0,0,0,0:\n1000\n0100\n0010\n0001\n;\n"))))
+    cases.append(("tui song_path absolute", _chart(tmp / "tui", "c.json", json.dumps(
+        {"bpm": 120, "song_path": str(secret), "lanes": 4,
+         "notes": [{"beat": b, "lane": b % 4} for b in range(8)]}))))
+    cases.append((".qua AudioFile ../", _chart(tmp / "qua", "q.qua", (
+        "AudioFile: ../secret/private.wav\nMode: Keys4\nTitle: t\nDifficultyName: d\nTimingPoints:\n- Bpm: 120\n"
+        "HitObjects:\n- StartTime: 500\n  Lane: 1\n- StartTime: 1000\n  Lane: 2\n"))))
     return cases
 
 

@@ -314,15 +314,21 @@ def align_to_onsets(
     return TimingPoint(float(np.mod(best, bl)), bl, tp.meter)
 
 
+def reference_timing(timing_from) -> list[TimingPoint]:
+    """The timing points of the chart ``--timing-from`` names (read once, before any sampling)."""
+    ref = load_chart(timing_from)
+    if not ref.timing:
+        raise BeatforgeError(f"--timing-from {timing_from}: the chart has no timing points")
+    return list(ref.timing)
+
+
 def song_timing(y: np.ndarray, acts: np.ndarray, audio_ms: float, *, bpm: float | None = None,
-                offset: float | None = None, timing_from=None) -> list[TimingPoint]:
-    """The charts' timing: from ``timing_from``'s chart, from ``bpm``/``offset``, or estimated from the waveform
-    ``y`` (BPM) and phase-aligned to the rhythm model's onsets ``acts`` (validated by the request beforehand)."""
-    if timing_from is not None:
-        ref = load_chart(timing_from)
-        if not ref.timing:
-            raise BeatforgeError(f"--timing-from {timing_from}: the chart has no timing points")
-        return list(ref.timing)
+                offset: float | None = None, reference: list[TimingPoint] | None = None) -> list[TimingPoint]:
+    """The charts' timing: a reference chart's (:func:`reference_timing`), from ``bpm``/``offset``, or estimated
+    from the waveform ``y`` (BPM) and phase-aligned to the rhythm model's onsets ``acts`` (validated by the request
+    beforehand)."""
+    if reference is not None:
+        return list(reference)
     if bpm is not None:
         return [TimingPoint(float(offset or 0.0), 60000.0 / bpm, 4)]
     tp = estimate_timing(y)
@@ -376,6 +382,11 @@ def grid_offset_ms(estimated: TimingPoint, chart_timing: Sequence[TimingPoint]) 
     bl = chart_timing[0].beat_length
     if abs(bl / estimated.beat_length - 1.0) > 1e-3:
         return None
-    q = bl / 4.0
-    d = (estimated.time - chart_timing[0].time) % q
-    return float(d - q if d > q / 2 else d)
+    return signed_phase(estimated.time, chart_timing[0].time, bl / 4.0)
+
+
+def signed_phase(a_ms: float, b_ms: float, period_ms: float) -> float:
+    """How far (ms) a grid through ``a_ms`` sits after one through ``b_ms`` of the same ``period_ms``, in
+    (-period/2, period/2]."""
+    d = (a_ms - b_ms) % period_ms
+    return float(d - period_ms if d > period_ms / 2 else d)
