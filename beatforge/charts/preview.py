@@ -120,7 +120,7 @@ def render_preview(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", facecolor="white")
+        fig.savefig(tmp, format="png", facecolor="white", pil_kwargs={"compress_level": 1})  # 3x faster, ~1.5x larger
     plt.close(fig)
     return out
 

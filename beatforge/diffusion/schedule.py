@@ -12,6 +12,7 @@ diffusers calls ``scaled_linear``. Training uses diffusers' DDPMScheduler for ``
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -73,11 +74,16 @@ class NoiseSchedule:
     """Forward process q(z_t | z_0) and the regression target for one parameterisation."""
 
     def __init__(self, params: ModelParams) -> None:
+        self.params = params
+        self.timesteps = params.timesteps
+
+    @functools.cached_property
+    def scheduler(self):  # noqa: ANN201 (a diffusers DDPMScheduler)
+        """diffusers' DDPMScheduler for this schedule, built on first use: only training adds noise, and importing
+        diffusers costs seconds that generation, which builds this class with the model, does not pay."""
         from diffusers import DDPMScheduler
 
-        self.params = params
-        self.scheduler = DDPMScheduler(**scheduler_kwargs(params))
-        self.timesteps = params.timesteps
+        return DDPMScheduler(**scheduler_kwargs(self.params))
 
     def add_noise(self, z0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """z_t = sqrt(abar_t) z_0 + sqrt(1 - abar_t) noise (DDPM eq. 4)."""

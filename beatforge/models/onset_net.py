@@ -91,17 +91,28 @@ class OnsetNet(nn.Module):
         mel = mel - mel.mean(dim=-1, keepdim=True)
         return mel / mel.std(dim=(1, 2), keepdim=True).clamp_min(1e-3)
 
-    def forward(self, mel: torch.Tensor, onsets_per_s: torch.Tensor) -> torch.Tensor:
+    def trunk(self, mel: torch.Tensor) -> torch.Tensor:
+        """(B, n_mels, T) log-mel -> (B, channels, T // 2) features before the density enters: what one song
+        shares across densities."""
         t = mel.shape[-1] // MEL_HOPS_PER_STEP * MEL_HOPS_PER_STEP
         m = self.normalise(mel[..., :t])
         flux = torch.relu(torch.diff(m, dim=-1, prepend=m[..., :1]))
         x = torch.cat([m, flux], dim=1)
         x = torch.nn.functional.avg_pool1d(x, MEL_HOPS_PER_STEP)
-        h = self.inp(x)
+        return self.inp(x)
+
+    def head(self, h: torch.Tensor, onsets_per_s: torch.Tensor) -> torch.Tensor:
+        """:meth:`trunk`'s features (B or 1, C, T') at densities (B,) -> (B, T') onset logits."""
+        if h.shape[0] == 1 and len(onsets_per_s) > 1:
+            h = h.expand(len(onsets_per_s), -1, -1)
         c = self.cond(density_code(onsets_per_s))
         for blk in self.blocks:
             h = blk(h, c)
         return self.out(h)[:, 0]
+
+    def forward(self, mel: torch.Tensor, onsets_per_s: torch.Tensor) -> torch.Tensor:
+        """Onset logits; a batch-1 ``mel`` with B densities is one song at B densities (its trunk runs once)."""
+        return self.head(self.trunk(mel), onsets_per_s)
 
 
 __all__ = ["OnsetNet", "OnsetNetConfig", "density_code"]

@@ -90,12 +90,13 @@ def sample_charts(
     system = model.system
     stride = latent_stride(system.cfg)
     down = 2 ** (len(system.cfg.model.params.unet_config.channel_mult) - 1)
-    mel_t = _padded_mel(mel, MEL_HOPS_PER_FRAME * stride * down)
-    tokens = torch.from_numpy(np.stack([model.features.encode({**p, "keys": keys}) for p in prompts]))
+    device = system.scale_factor.device  # the model's device (--device): inputs go there, results come back
+    mel_t = _padded_mel(mel, MEL_HOPS_PER_FRAME * stride * down).to(device)
+    tokens = torch.from_numpy(np.stack([model.features.encode({**p, "keys": keys}) for p in prompts])).to(device)
     b = len(prompts)
     z = system.sample_latents(mel_t.expand(b, -1, -1), tokens, steps=steps, cfg_scale=guidance, seed=seed,
                               sampler=sampler, progress=progress)
-    out = system.decode_latent(z, torch.full((b,), keys, dtype=torch.long))
+    out = system.decode_latent(z, torch.full((b,), keys, dtype=torch.long, device=device)).float().cpu()
     end_ms = (audio_seconds if audio_seconds is not None else mel.shape[1] * FRAME_MS / MEL_HOPS_PER_FRAME / 1000)
     charts = []
     for i in range(b):

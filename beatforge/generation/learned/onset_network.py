@@ -19,16 +19,48 @@ DEFAULT_RHYTHM_MODEL = Path(__file__).resolve().parents[3] / "models" / "rhythm"
 DENSITY_GRID = np.geomspace(0.5, 14.0, 10)
 
 
-@torch.no_grad()
+class OnsetActivations:
+    """A song's onset probabilities at each density of a grid, (len(densities), T') like an array, each row computed
+    the first time it is read.
+
+    Why lazy: the star-rating search reads the rows next to the densities it tries, a handful of the ten; the rest
+    would be a second or more of convolutions on a 2-core CPU for nothing. The density-free input layers run once.
+    """
+
+    def __init__(self, net: OnsetNet, mel: np.ndarray, densities: np.ndarray | list[float]) -> None:
+        self.net = net
+        self.densities = np.asarray(densities, dtype=np.float32)
+        device = next(net.parameters()).device
+        t = mel.shape[1] // RHYTHM_MEL_HOPS_PER_STEP * RHYTHM_MEL_HOPS_PER_STEP
+        m = torch.from_numpy(np.ascontiguousarray(mel[:, :t], dtype=np.float32))[None].to(device)
+        with torch.no_grad():
+            self._trunk = net.trunk(m)
+        self._rows: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.densities)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.densities), int(self._trunk.shape[-1])
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        i = range(len(self))[i]  # negative indices; IndexError past the end
+        if i not in self._rows:
+            d = torch.from_numpy(self.densities[i:i + 1]).to(self._trunk.device)
+            with torch.no_grad():
+                self._rows[i] = torch.sigmoid(self.net.head(self._trunk, d))[0].float().cpu().numpy()
+        return self._rows[i]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:  # noqa: ANN001 (numpy's protocol)
+        out = np.stack([self[i] for i in range(len(self))])
+        return out if dtype is None else out.astype(dtype)
+
+
 def onset_activation(net: OnsetNet, mel: np.ndarray, densities: np.ndarray | list[float]) -> np.ndarray:
     """(len(densities), T') onset probabilities, one row per conditioning density (onsets per second), one
     column per 11.6 ms frame of the song."""
-    d = torch.as_tensor(np.asarray(densities, dtype=np.float32))
-    t = mel.shape[1] // RHYTHM_MEL_HOPS_PER_STEP * RHYTHM_MEL_HOPS_PER_STEP
-    m = torch.from_numpy(np.ascontiguousarray(mel[:, :t], dtype=np.float32))[None]
-    # The network normalises per item, so one song is run once per density with the same mel (shared memory).
-    logits = net(m.expand(len(d), -1, -1), d)
-    return torch.sigmoid(logits).numpy()
+    return np.asarray(OnsetActivations(net, mel, densities))
 
 
 def activation_at(acts: np.ndarray, density: float, grid: np.ndarray = DENSITY_GRID) -> np.ndarray:
@@ -49,4 +81,4 @@ def load_default_rhythm(path: str | Path | None = None) -> OnsetNet:
     return load_rhythm_model(path or DEFAULT_RHYTHM_MODEL)
 
 
-__all__ = ["DEFAULT_RHYTHM_MODEL", "DENSITY_GRID", "onset_activation", "activation_at", "load_default_rhythm"]
+__all__ = ["DEFAULT_RHYTHM_MODEL", "DENSITY_GRID", "OnsetActivations", "onset_activation", "activation_at", "load_default_rhythm"]

@@ -15,6 +15,7 @@ from safetensors.torch import save_file
 import beatforge.diffusion.sampling as sampling
 from beatforge.charts.standard_sequence import KIND, TIME, X, Y
 from beatforge.checkpoints import load_dit
+from beatforge.diffusion.dpm_solver import training_betas
 from beatforge.diffusion.sampling import classifier_free_guidance
 from beatforge.generation.learned.dit_positions import dit_model_fn, dit_schedule, sample_positions
 from beatforge.generation.remap import remap_standard
@@ -64,13 +65,13 @@ def test_the_schedule_comes_from_model_json() -> None:
 
 def test_a_dit_trained_with_linear_betas_is_sampled_with_linear_betas(tmp_path: Path, monkeypatch) -> None:
     made = []
-    real = sampling.make_sampler
 
-    def spy(kind, schedule):
-        made.append(real(kind, schedule))
-        return made[-1]
+    class Spy(sampling.DPMSolverPP):
+        def __init__(self, schedule, steps) -> None:
+            super().__init__(schedule, steps)
+            made.append(self)
 
-    monkeypatch.setattr(sampling, "make_sampler", spy)
+    monkeypatch.setattr(sampling, "DPMSolverPP", Spy)
     net = _tiny_dit()
     src = _osu(tmp_path / "map.osu")
     linear = _checkpoint(tmp_path / "linear", net, noise_schedule="linear")
@@ -79,8 +80,8 @@ def test_a_dit_trained_with_linear_betas_is_sampled_with_linear_betas(tmp_path: 
     for name, ckpt in (("linear", linear), ("cosine", cosine)):
         bm = remap_standard(src, RemapRequest(model=ckpt, steps=3, seed=4, spacing=False))
         out[name] = [(o.x, o.y) for o in bm.hit_objects]
-    assert [m.config.beta_schedule for m in made] == ["linear", "squaredcos_cap_v2"]
-    assert torch.allclose(made[0].betas, torch.linspace(0.0001, 0.02, 1000))
+    assert [m.schedule.beta_schedule for m in made] == ["linear", "squaredcos_cap_v2"]
+    assert torch.allclose(training_betas(made[0].schedule), torch.linspace(0.0001, 0.02, 1000))
     assert not torch.allclose(made[0].alphas_cumprod, made[1].alphas_cumprod)
     assert out["linear"] != out["cosine"]  # the same network and seed: the schedule decides
 

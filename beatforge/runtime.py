@@ -1,0 +1,102 @@
+"""Where inference runs and how many CPU threads it takes: one home for ``--device`` and the thread policy.
+
+Why a policy at all: torch's CPU kernels default to one OpenMP thread per core, and OpenMP's threads spin while they
+wait for work. Two such processes on one machine (the page and a CLI run, two CLI runs, a game beside it) each spin
+on the cores the other needs: measured on the 2-core CI machine, a ``beatforge generate`` took 5x its quiet time
+beside a second one, where sharing two cores fairly costs 2x. Two rules fix that, and both must hold before torch
+loads its OpenMP runtime, so :func:`configure_threads` runs first thing in every command that uses torch:
+
+* waiting threads sleep (``OMP_WAIT_POLICY=PASSIVE``, set only when the user has not chosen one);
+* the thread count is the cores this process may use (its CPU affinity, not the machine's count), less the work
+  already running on them (the 1-minute load average), at least one: a quiet 2-core machine gets 2 threads, one
+  busy with another run gets 1. ``BEATFORGE_THREADS`` (or ``OMP_NUM_THREADS``) overrides it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from beatforge.constants import DEVICES
+from beatforge.errors import BeatforgeError
+
+if TYPE_CHECKING:
+    import torch
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except (AttributeError, OSError):
+        return max(os.cpu_count() or 1, 1)
+
+
+def choose_threads(cores: int | None = None, load: float | None = None) -> int:
+    """Threads for torch's CPU kernels: the free cores, at least one (see the module docstring).
+
+    ``BEATFORGE_THREADS`` wins, then ``OMP_NUM_THREADS``; ``cores`` and ``load`` are for tests (default: this
+    process's cores and the 1-minute load average)."""
+    for name in ("BEATFORGE_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    cores = available_cores() if cores is None else cores
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            load = 0.0
+    # the load average counts runnable processes, this one included once it runs: a lone run reads about 0-1
+    busy = int(max(load - 0.5, 0.0) + 0.5)
+    return max(1, min(cores, cores - busy))
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Apply the thread policy to this process (before or after torch is imported); returns the thread count.
+
+    The wait policy can only take effect before torch loads OpenMP, so the CLI calls this before any import of
+    torch; calling it later still sets the thread count."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("KMP_BLOCKTIME", "0")  # the same rule for Intel's OpenMP, where torch links that one
+    n = threads or choose_threads()
+    if "torch" in sys.modules:
+        _set_torch_threads(n)
+    else:
+        os.environ.setdefault("OMP_NUM_THREADS", str(n))
+        os.environ.setdefault("MKL_NUM_THREADS", str(n))
+    return n
+
+
+def _set_torch_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
+    try:
+        torch.set_num_interop_threads(1)  # beatforge runs one graph at a time; allowed only before the first op
+    except RuntimeError:
+        pass
+
+
+def resolve_device(name: str | None = "auto") -> torch.device:
+    """``--device``: ``auto`` is the GPU when torch sees one (CUDA, else Apple's MPS), else the CPU; a device that
+    is asked for by name and is missing is an error, not a silent fall back to the CPU."""
+    import torch
+
+    name = (name or "auto").lower()
+    if name not in DEVICES:
+        raise BeatforgeError(f"--device {name}: must be one of {', '.join(DEVICES)}")
+    cuda = torch.cuda.is_available()
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if name == "cuda" and not cuda:
+        raise BeatforgeError("--device cuda: torch sees no CUDA GPU here (a CPU-only torch, or no driver); use "
+                             "--device cpu or auto")
+    if name == "mps" and not mps:
+        raise BeatforgeError("--device mps: Apple's Metal (MPS) is not available here; use --device cpu or auto")
+    return torch.device(name)
+
+
+__all__ = ["available_cores", "choose_threads", "configure_threads", "resolve_device"]
