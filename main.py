@@ -7,9 +7,10 @@ It is ``beatforge train`` (beatforge/training/run.py).
 """
 
 import sys
+from functools import partial
 
 from beatforge.cli import run_script
 from beatforge.training.run import main_train
 
 if __name__ == "__main__":
-    run_script("main.py", main_train, sys.argv[1:])
+    run_script("main.py", partial(main_train, prog="main.py"), sys.argv[1:])  # usage and errors say main.py

@@ -10,6 +10,16 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _caches_in_a_temporary_folder(tmp_path_factory) -> None:
+    """Tests write only inside temporary folders: the pretrained-audio activation cache (``BEATFORGE_CACHE``,
+    else ``~/.cache/beatforge``) goes to one per test session, unless the caller chose a cache."""
+    import os
+
+    if not os.environ.get("BEATFORGE_CACHE"):
+        os.environ["BEATFORGE_CACHE"] = str(tmp_path_factory.mktemp("beatforge-cache"))
+
+
 def need_data(*parts: str) -> Path:
     """The path under ../shared/data, or skip the test with a clear reason."""
     path = DATA.joinpath(*parts)

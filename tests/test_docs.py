@@ -4,7 +4,7 @@ A reader copies these lines into a terminal, so a renamed flag, a config that no
 raises is a bug in the docs. Every line of every ```bash block is one of the kinds below, each checked as closely
 as a test can afford (a line of any other kind fails, so a new kind of command gets a check before it is shown):
 
-* ``beatforge ...``: parsed, then run into ``build/docs/`` (``beatforge train`` is planned, as ``python main.py``);
+* ``beatforge ...``: parsed, then run (``beatforge train`` is planned, as ``python main.py``);
 * ``python main.py ...`` (Mug Diffusion's guide): parsed and planned (configs load, ``-r`` decides resume or
   fine-tune); a fine-tune also builds the model and loads the model file's weights, so a config that does not fit
   the model fails here, not after a user has started a run;
@@ -18,8 +18,15 @@ as a test can afford (a line of any other kind fails, so a new kind of command g
 * ``mkdir``: nothing to check.
 
 Lines that name a user's own files (``~/...``, ``<time>``, or a CAPITALS placeholder such as ``MAP.osu``) are only
-parsed. ```python blocks are run in order, each in a fresh namespace, from the repository root. ```console blocks
-are illustrations (``beatforge ui`` serves until Ctrl+C; ``docker`` needs a daemon, see tests/test_docker.py).
+parsed. ```python blocks are run in order, each in a fresh namespace. ```console blocks are illustrations
+(``beatforge ui`` serves until Ctrl+C; ``docker`` needs a daemon, see tests/test_docker.py).
+
+Everything runs in a scratch folder, never in the checkout: the lines write where a user's own would
+(``datasets/my_style``, ``build/...``, ``results/...``), and in a checkout those git-ignored folders hold the user's
+own data. The module's fixture ``docs_root`` makes ``TMP/work`` with copies of the repository's inputs that the lines
+name (configs/, models/, examples/, the root scripts) and ``TMP/shared`` -> the real ``../shared`` (so
+``../shared/data/...`` resolves as written), and works there; the root scripts themselves are loaded from the
+checkout. The last tests check that the checkout's datasets/, build/, outputs/, logs/ and results/ are untouched.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import re
 import runpy
 import shlex
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,8 +45,60 @@ from beatforge.cli import build_parser, main
 from tests.conftest import DATA, REPO
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-BUILD = REPO / "build" / "docs"
+BUILD = Path("build", "docs")  # relative: inside the scratch folder the tests work in (docs_root), never the checkout
 SCRIPTS = ("train.py", "sample.py", "generate_beatmap_idx.py")
+# What the documented lines read from the repository (copied into the scratch folder, so nothing a line does can
+# change the checkout's), and the checkout's git-ignored folders where a user keeps their own data and runs.
+INPUTS = ("configs", "models", "examples", "main.py", *SCRIPTS, "Makefile")
+OUTPUTS = ("datasets", "build", "outputs", "logs", "results")
+
+
+def _snapshot(names: tuple[str, ...]) -> dict[str, tuple[int, int, int]]:
+    """(size, mtime_ns, inode) of every file and folder under the checkout's ``names``: any write, rename or new
+    file changes it (a folder's mtime changes when an entry is added or removed)."""
+    found = {}
+    for name in names:
+        top = REPO / name
+        for path in [top, *top.rglob("*")] if top.exists() else []:
+            st = path.lstat()
+            found[path.relative_to(REPO).as_posix()] = (st.st_size, st.st_mtime_ns, st.st_ino)
+    return found
+
+
+def _changed(before: dict, after: dict) -> list[str]:
+    return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+
+
+def _in_scratch() -> Path:
+    """The folder the documented lines run in: never the checkout (their relative paths would land in it)."""
+    here = Path.cwd().resolve()
+    assert here != REPO and REPO not in here.parents, f"the docs tests must not run in the checkout ({here})"
+    return here
+
+
+@pytest.fixture(scope="module", autouse=True)
+def checkout_before() -> dict:
+    """The checkout's OUTPUTS before this module's first test (compared by the module's last test)."""
+    return _snapshot(OUTPUTS)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def docs_root(tmp_path_factory, checkout_before) -> Iterator[Path]:
+    """A scratch folder laid out like the checkout (``TMP/work``: copies of INPUTS; ``TMP/shared`` -> ../shared), the
+    working directory of every test here; removed afterwards (the lines write a few hundred MB)."""
+    top = tmp_path_factory.mktemp("docs")
+    root = top / "work"
+    root.mkdir()
+    for name in INPUTS:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(REPO / name, root / name)
+    (top / "shared").symlink_to(REPO.parent / "shared", target_is_directory=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        yield _in_scratch()
+    shutil.rmtree(top, ignore_errors=True)
 
 
 def _blocks(doc: Path, lang: str) -> list[str]:
@@ -114,14 +174,13 @@ def _need_data(line: str) -> None:
 
 # ------------------------------------------------------------------------------------------ stand-ins (osu!standard)
 @pytest.fixture(scope="module")
-def standard_stand_in() -> dict:
+def standard_stand_in(docs_root: Path) -> dict:
     """A standard dataset and a 2-step DiT-T checkpoint trained on it, for guide lines that name a dataset or a
     checkpoint that is not here: the user's own ``datasets/standard``, the ``results/...`` their training writes.
-    Built once for the module (a few seconds); also clears the results folder the guide's train.py lines write to,
-    so repeated runs do not pile up experiment folders."""
+    Built once for the module (a few seconds) in the scratch folder, like everything here."""
     if not DATA.exists():
         return {}
-    shutil.rmtree(BUILD / "results", ignore_errors=True)
+    _in_scratch()
     data = BUILD / "standard"
     if not (data / "index.jsonl").is_file():
         assert main(["dataset", "build", "--mode", "standard", "--songs", str(DATA / "standard"), "--out", str(data),
@@ -133,7 +192,7 @@ def standard_stand_in() -> dict:
     assert train(["--data-path", str(data), "--model", "DiT-T", "--global-batch-size", "4", "--num-workers", "0",
                   "--max-steps", "2", "--results-dir", str(root)]) == 0
     (ckpt,) = sorted(root.glob("*/checkpoints/*"))
-    return {"data": data, "ckpt": ckpt}
+    return {"data": data.resolve(), "ckpt": ckpt.resolve()}
 
 
 def _stand_in(stand_in: dict, what: str, path: str) -> Path:
@@ -146,7 +205,7 @@ def _data_path(argv: list[str], stand_in: dict) -> list[str]:
     """``--data-path`` as written when that dataset exists here, else the stand-in (whose map count then sets the
     style table: the line's ``--num-classes`` was for its own dataset)."""
     (path,) = _values(argv, "--data-path")
-    if (REPO / path / "index.jsonl").is_file():
+    if (Path(path) / "index.jsonl").is_file():
         return argv
     return _replace(_drop(argv, "--num-classes"), "--data-path", str(_stand_in(stand_in, "data", path)))
 
@@ -156,7 +215,7 @@ def _ckpt(argv: list[str], stand_in: dict, need: str) -> tuple[list[str], bool]:
     stand-in knows its own styles: a ``--style-id`` becomes its first one, and the line's style index and class
     count (for its own checkpoint) go."""
     paths = _values(argv, "--ckpt")
-    if not paths or (REPO / paths[0] / need).is_file():
+    if not paths or (Path(paths[0]) / need).is_file():
         return argv, False
     ckpt = _stand_in(stand_in, "ckpt", paths[0])
     argv = _replace(argv, "--ckpt", str(ckpt))
@@ -205,7 +264,7 @@ def _beatforge(doc: str, argv: list[str], line: str, stand_in: dict, capsys) -> 
     _need_data(line)
     if argv[:2] == ["rhythm", "train"]:
         # the recipe trains for minutes: run it for 3 steps into a scratch folder (the flags are the documented ones)
-        if not all((REPO / d / "index.jsonl").is_file() for d in _values(argv, "--dataset")):
+        if not all((Path(d) / "index.jsonl").is_file() for d in _values(argv, "--dataset")):
             pytest.skip("the recipe's dataset is not built here (docs/datasets.md builds it)")
         # (the note selector would first run madmom's networks over every song: minutes; tests/training covers it)
         argv = [*argv, "--steps", "3", "--selector-steps", "0", "-o", str(BUILD / "rhythm")]
@@ -293,9 +352,15 @@ def test_docs_have_commands() -> None:
 
 
 @pytest.mark.parametrize("doc,line", COMMANDS, ids=[f"{d}:{c[:60]}" for d, c in COMMANDS])
-def test_documented_command(doc: str, line: str, standard_stand_in, monkeypatch, capsys) -> None:
+def test_documented_command(doc: str, line: str, docs_root: Path, standard_stand_in, monkeypatch, capsys) -> None:
+    _run_line(doc, line, docs_root, standard_stand_in, monkeypatch, capsys)
+
+
+def _run_line(doc: str, line: str, root: Path, standard_stand_in: dict, monkeypatch, capsys) -> None:
+    """One documented line, checked by its kind, in the scratch folder ``root``."""
     argv = shlex.split(line)
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(root)
+    _in_scratch()
     monkeypatch.delenv("WORLD_SIZE", raising=False)  # the guide's torchrun lines run here as one process
     BUILD.mkdir(parents=True, exist_ok=True)
     if argv[0] == "torchrun":
@@ -314,7 +379,7 @@ def test_documented_command(doc: str, line: str, standard_stand_in, monkeypatch,
         _make(argv)
     elif argv[0] == "cp":
         src = [a for a in argv[1:] if not a.startswith("-")][0]
-        assert (REPO / src).exists(), f"cp {src}: no such file"
+        assert Path(src).exists(), f"cp {src}: no such file"
     elif argv[0] == "mkdir":
         pass
     else:
@@ -327,11 +392,12 @@ def test_docs_have_python_examples() -> None:
 
 
 @pytest.mark.parametrize("doc,blocks", EXAMPLES, ids=[d for d, _ in EXAMPLES])
-def test_python_examples(doc: str, blocks: list[str], monkeypatch) -> None:
+def test_python_examples(doc: str, blocks: list[str], docs_root: Path, monkeypatch) -> None:
     """A page's ```python blocks in order, as a reader runs them (a block may use a file an earlier one wrote),
-    each in a fresh namespace, from the repository root. Blocks that read ../shared/data are skipped where it is
+    each in a fresh namespace, from the scratch folder. Blocks that read ../shared/data are skipped where it is
     absent, after the others have run."""
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(docs_root)
+    _in_scratch()
     BUILD.mkdir(parents=True, exist_ok=True)
     skipped = []
     for i, code in enumerate(blocks, 1):
@@ -352,3 +418,35 @@ def test_placeholders_are_recognised() -> None:
     assert not _placeholder(shlex.split('beatforge analyze "../shared/data/x/Mecha-Tribe Assault.ssc" --difficulty '
                                         '"Hard 10"'))
     assert not _placeholder(shlex.split("python train.py --data-path datasets/standard --model DiT-XS"))
+
+
+# ------------------------------------------------------------------------------------------ the checkout is left alone
+def test_docs_run_in_a_scratch_folder(docs_root: Path) -> None:
+    """The lines' relative paths (datasets/..., build/..., results/...) resolve inside the scratch folder, and
+    ../shared/data resolves to the real data, as it does beside a checkout."""
+    assert Path.cwd().resolve() == docs_root.resolve() and REPO not in docs_root.resolve().parents
+    for path in ("datasets/my_style", BUILD, "results", "logs", "outputs"):
+        assert docs_root.resolve() in Path(path).resolve().parents
+    if DATA.exists():
+        assert Path("../shared/data").resolve() == DATA.resolve()
+
+
+def test_a_documented_dataset_build_leaves_the_checkout_alone(docs_root: Path, standard_stand_in, monkeypatch,
+                                                              capsys) -> None:
+    """The issue's case: a documented ``beatforge dataset build ... --out datasets/NAME`` run through the same checks
+    as above writes the scratch folder's datasets/NAME, and the checkout's datasets/ (a user's own datasets) and the
+    other output folders stay exactly as they were."""
+    doc, line = next((d, c) for d, c in COMMANDS if c.startswith("beatforge dataset build") and " --out datasets/" in c
+                     and not _placeholder(shlex.split(c)))
+    before = _snapshot(OUTPUTS + INPUTS)
+    _run_line(doc, line, docs_root, standard_stand_in, monkeypatch, capsys)
+    out = _values(shlex.split(line), "--out")[0]
+    assert (docs_root / out / "index.jsonl").is_file()
+    assert not _changed(before, _snapshot(OUTPUTS + INPUTS)), "a documented line wrote into the checkout"
+
+
+def test_the_checkout_is_untouched(checkout_before: dict) -> None:
+    """Last in the module: after every documented line and example above, the checkout's datasets/, build/,
+    outputs/, logs/ and results/ are as they were before the first (nothing created, written or removed)."""
+    changed = _changed(checkout_before, _snapshot(OUTPUTS))
+    assert not changed, f"the docs tests changed the checkout: {changed[:10]}"

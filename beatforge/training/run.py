@@ -46,7 +46,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         nargs="*",
         metavar="CONFIG.yaml",
         default=[],
-        help="configs, merged left to right; later a.b=value arguments override them",
+        help="YAML configs, merged left to right; a.b=value arguments override their keys (default: none; needed "
+        "unless -r resumes a run)",
     )
     p.add_argument(
         "-t",
@@ -55,41 +56,56 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         const=True,
         default=True,
         nargs="?",
-        help="train (the default here; kept for Mug Diffusion's command line)",
+        help="train (default: true; kept for Mug Diffusion's command line; '-t false' does nothing)",
     )
     p.add_argument(
-        "-r", "--resume", default="", help="a run dir or its checkpoint (resume), or a model file (fine-tune)"
+        "-r", "--resume", default="", metavar="RUN_OR_MODEL",
+        help="resume a run (its folder, or a checkpoint in its checkpoints/ folder), or fine-tune a model file "
+        "(models/ckpt/model.ckpt, a model.safetensors or a model folder) (default: none, a new run)",
     )
     p.add_argument("-n", "--name", default="", help="run name (default: the first config's file name)")
-    p.add_argument("-f", "--postfix", default="", help="appended to the run name")
-    p.add_argument("-l", "--logdir", default="logs", help="root of run directories")
-    p.add_argument("-s", "--seed", type=int, default=None, help="random seed (default: the config's, 23)")
+    p.add_argument("-f", "--postfix", default="", help="text appended to the run name (default: none)")
+    p.add_argument("-l", "--logdir", default="logs", help="folder the run folders are made in (default: logs)")
+    p.add_argument("-s", "--seed", type=int, default=None,
+                   help="random seed (default: the config's seed, 23 in the shipped configs)")
     p.add_argument("-p", "--project", default=None, help=argparse.SUPPRESS)
-    p.add_argument("-d", "--debug", action="store_true", help="show tracebacks; run dirs go to debug_runs/")
-    p.add_argument("--no-test", action="store_true", help="accepted for Mug Diffusion's command line (no test stage)")
+    p.add_argument("-d", "--debug", action="store_true",
+                   help="show tracebacks; run folders go to debug_runs/ instead of --logdir (default: off)")
+    p.add_argument("--no-test", action="store_true",
+                   help="accepted for Mug Diffusion's command line; there is no test stage (default: off)")
     p.add_argument(
         "--scale_lr",
         type=str2bool,
         nargs="?",
         const=True,
         default=None,
-        help="multiply the LR by batch size x devices x accumulation (Mug Diffusion's default)",
+        help="multiply the learning rate by batch size x devices x accumulation, as Mug Diffusion did by default "
+        "(default: the config's model.scale_lr, false: the learning rate as written)",
     )
-    p.add_argument("--gpus", default=None, help="GPU ids, e.g. '0,' or '0,1' (none: CPU)")
-    p.add_argument("--accelerator", default=None, help="cpu | gpu | mps | auto (default: from --gpus)")
-    p.add_argument("--devices", type=int, default=None, help="processes on this machine (CPU DDP: --devices 2)")
-    p.add_argument("--num-nodes", "--num_nodes", dest="num_nodes", type=int, default=1, help="machines (DDP)")
-    p.add_argument("--strategy", default=None, help="Lightning strategy (default: ddp when several devices)")
+    p.add_argument("--gpus", default=None, help="GPU ids, e.g. '0,' (one GPU) or '0,1' (default: none, the CPU)")
+    p.add_argument("--accelerator", default=None, help="cpu, gpu, mps or auto (default: gpu with --gpus, else cpu)")
+    p.add_argument("--devices", type=int, default=None,
+                   help="processes on this machine without --gpus, e.g. 2 for CPU DDP (default: 1; with --gpus, one "
+                   "per GPU id)")
+    p.add_argument("--num-nodes", "--num_nodes", dest="num_nodes", type=int, default=1,
+                   help="machines, for DDP over several (default: 1)")
+    p.add_argument("--strategy", default=None,
+                   help="Lightning strategy (default: ddp when there are several devices, else auto)")
     p.add_argument(
         "--dist-backend",
         default=None,
         choices=["nccl", "gloo"],
         help="process-group backend (default: nccl on Linux GPUs, gloo on CPU and Windows)",
     )
-    p.add_argument("--max_steps", "--max-steps", dest="max_steps", type=int, default=None)
-    p.add_argument("--max_epochs", "--max-epochs", dest="max_epochs", type=int, default=None)
-    p.add_argument("--precision", default=None, help="e.g. 32-true, bf16-mixed, 16-mixed")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--max_steps", "--max-steps", dest="max_steps", type=int, default=None,
+                   help="stop after this many training steps (default: the config's lightning.trainer.max_steps)")
+    p.add_argument("--max_epochs", "--max-epochs", dest="max_epochs", type=int, default=None,
+                   help="stop after this many epochs (default: the config's lightning.trainer.max_epochs; none: no "
+                   "limit)")
+    p.add_argument("--precision", default=None,
+                   help="e.g. 32-true, bf16-mixed, 16-mixed (default: the config's lightning.trainer.precision, "
+                   "32-true when it names none)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (default: the bar is shown)")
 
 
 @dataclass
@@ -480,9 +496,14 @@ def _fit(plan: Plan, args: argparse.Namespace, run_dir: Path, accelerator, devic
     return run_dir
 
 
-def parse_train_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
-    """(flags, a.b=value overrides) of a training command line."""
-    parser = argparse.ArgumentParser(prog="beatforge train", description=__doc__.splitlines()[0])
+DESCRIPTION = ("Train from scratch (-b CONFIG.yaml), resume a run (-r RUN_DIR or its last.ckpt), or fine-tune a model "
+               "file (-b CONFIG.yaml -r MODEL_FILE). Extra a.b=value arguments override config keys. Mug Diffusion's "
+               "training entry point: 'beatforge train' and 'python main.py --train' are the same command.")
+
+
+def parse_train_args(argv: list[str] | None, prog: str = "beatforge train") -> tuple[argparse.Namespace, list[str]]:
+    """(flags, a.b=value overrides) of a training command line; ``prog`` names the command in usage and errors."""
+    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
     add_train_arguments(parser)
     args, unknown = parser.parse_known_args(argv)
     # -b takes any number of values, so "-b a.yaml x.y=1" hands it the override too: move those back.
@@ -495,9 +516,9 @@ def parse_train_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[s
     return args, overrides
 
 
-def main_train(argv: list[str] | None = None) -> int:
-    """Entry point shared by ``python main.py`` and ``beatforge train``."""
-    args, overrides = parse_train_args(argv)
+def main_train(argv: list[str] | None = None, prog: str = "beatforge train") -> int:
+    """Entry point shared by ``python main.py`` (``prog="main.py"``) and ``beatforge train``."""
+    args, overrides = parse_train_args(argv, prog)
     if not args.train:
         print("nothing to do: --train false")
         return 0

@@ -19,7 +19,7 @@ from beatforge.constants import MAX_CHART_MS  # noqa: E402
 from beatforge.errors import BeatforgeError  # noqa: E402
 from beatforge.formats.loader import load_charts  # noqa: E402
 
-SETTINGS = settings(max_examples=60, deadline=3000, derandomize=True,
+SETTINGS = settings(max_examples=60, deadline=3000, derandomize=True, database=None,  # no .hypothesis/ in the checkout
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 # allow_subnormal=False: generation code turns on flush-to-zero (torch.set_flush_denormal) in the same worker,
 # and hypothesis refuses to draw subnormals then
