@@ -1,8 +1,9 @@
 """``beatforge ui`` end to end: the gradio page served on a free port, driven by headless Chromium (Debian's
 package, Playwright's sync API). Generation from an uploaded short synthetic song (click track, labelled
-synthetic) gives a preview image and a downloadable .osz (a zip with an .osu); bad uploads (not audio, empty, too
-long, a corrupt chart) show the error in the page, and the next request still works; chart to prompt fills the
-generation controls; remapping gives a downloadable .osu.
+synthetic) gives a preview image (whole, enlarged on a click) and a downloadable .osz (a zip with an .osu); bad
+uploads (not audio, empty, too long, a corrupt chart) show the error in the tab's status box, the next run empties
+it as it starts, and the next request still works; chart to prompt fills the generation controls but not the timing
+unless its box is ticked; remapping gives a downloadable .osu; evaluation plots are shown whole.
 
 Set BEATFORGE_UI_SCREENSHOT=docs/img/ui.png to save a screenshot of the page after generating (docs/ui.md's)."""
 
@@ -138,9 +139,39 @@ def page(browser, server):
 
 
 # ------------------------------------------------------------------------------------------ helpers
-def _expect_error(page, text: str) -> None:
-    """gr.Error shows as a toast holding the message."""
-    page.locator(".toast-body").filter(has_text=text).first.wait_for(state="visible", timeout=60_000)
+def _expect_error(page, text: str, status: str = "generate_status") -> None:
+    """A failed run's message shows in its tab's status box (``status``: its elem_id)."""
+    page.locator(f"#{status}").filter(has_text=text).first.wait_for(state="visible", timeout=60_000)
+
+
+def _status_text(page, status: str) -> str:
+    return page.locator(f"#{status}").inner_text().strip()
+
+
+def _wait_status_empty(page, status: str, timeout_ms: float = 15_000) -> None:
+    page.wait_for_function(f"() => (document.querySelector('#{status}')?.innerText ?? '').trim() === ''",
+                           timeout=timeout_ms)
+
+
+def _images(page, selector: str) -> list[dict]:
+    """Each image's natural and rendered size, and how it is fitted into its box."""
+    return page.evaluate("""(sel) => [...document.querySelectorAll(sel)].map(i => {
+        const r = i.getBoundingClientRect();
+        return {nw: i.naturalWidth, nh: i.naturalHeight, w: r.width, h: r.height,
+                fit: getComputedStyle(i).objectFit}; })""", selector)
+
+
+def _assert_whole(images: list[dict]) -> None:
+    """Each image shown whole: its box has the image's own aspect ratio, or the image is fitted inside the box."""
+    assert images
+    for im in images:
+        assert im["nw"] > 0 and im["nh"] > 0 and im["w"] > 0 and im["h"] > 0, im
+        same_ratio = abs(im["w"] / im["h"] - im["nw"] / im["nh"]) <= 0.02 * im["nw"] / im["nh"]
+        assert same_ratio or im["fit"] in ("contain", "scale-down"), im
+
+
+def _checked(page, elem_id: str) -> str:
+    return page.locator(f"#{elem_id} input[type=radio]:checked").input_value()
 
 
 def _set_number(page, elem_id: str, value: float) -> None:
@@ -172,10 +203,11 @@ def test_bad_uploads_show_errors_then_generation_downloads_an_osz(page, files, t
         page.click("#generate")
         _expect_error(page, message)
 
-    # the server still serves: a good song, 4 keys, 2.5 stars, 5 steps, one chart
-    page.reload()
-    page.wait_for_selector("#generate")
+    # the server still serves: a good song, 4 keys, 2.5 stars, 5 steps, one chart; the last error stays on screen
+    # only until the run starts
+    page.locator("#audio button[aria-label='Clear']").first.click()
     _upload_song(page, files["song"])
+    assert "can be charted in one run" in _status_text(page, "generate_status")
     page.locator("#keys input").click()
     page.get_by_role("option", name="4", exact=True).click()
     _set_number(page, "sr", 2.5)
@@ -188,11 +220,35 @@ def test_bad_uploads_show_errors_then_generation_downloads_an_osz(page, files, t
             window.progressSeen = true; }).observe(document.body, {subtree: true, childList: true,
                                                                    characterData: true}); }""")
     page.click("#generate")
+    _wait_status_empty(page, "generate_status")  # emptied as the run starts, long before it ends
+    assert not page.locator("#osz a").count()  # ... before the result came
     page.locator("#previews img").first.wait_for(state="visible", timeout=GENERATE_TIMEOUT_MS)
     link = page.locator("#osz a").first
     link.wait_for(state="visible", timeout=GENERATE_TIMEOUT_MS)
     assert "notes" in page.locator("#summary").inner_text()
+    assert "detected from the audio" in page.locator("#summary").inner_text()
     assert page.evaluate("window.progressSeen")
+    assert _status_text(page, "generate_status") == ""
+
+    # the preview: shown whole at its own aspect ratio; a click enlarges it, with a full-screen button; the PNG
+    # itself is offered at full size
+    _assert_whole(_images(page, "#previews img"))
+    page.locator("#previews img").first.click()
+    page.locator("#previews button[aria-label='Fullscreen']").wait_for(state="visible")
+    big = [im for im in _images(page, "#previews img") if im["w"] > 100]
+    _assert_whole(big)
+    assert max(im["w"] for im in big) >= 0.8 * page.locator("#previews").bounding_box()["width"]
+    png_link = page.locator("#preview_files a").first
+    png_link.wait_for(state="visible")
+    assert ".png" in page.locator("#preview_files").inner_text()
+    with page.expect_download() as info:
+        png_link.click()
+    png = tmp_path / "preview.png"
+    info.value.save_as(png)
+    from PIL import Image
+
+    with Image.open(png) as im:
+        assert im.size == (big[0]["nw"], big[0]["nh"])  # the image the gallery shows, at its full size
     if shot := os.environ.get("BEATFORGE_UI_SCREENSHOT"):
         page.screenshot(path=shot, full_page=True)
     with page.expect_download() as info:
@@ -210,13 +266,23 @@ def test_bad_uploads_show_errors_then_generation_downloads_an_osz(page, files, t
 def test_chart_to_prompt_fills_the_controls_and_survives_a_corrupt_chart(page, files) -> None:
     from beatforge.analysis.report import analyze
     from beatforge.formats.loader import load_chart
+    from beatforge.ui.app import TIMING_DETECT, TIMING_GIVEN
 
     _open_tab(page, "Chart to prompt")
     page.locator("#prompt_chart input[type=file]").set_input_files(str(files["corrupt_chart"]))
-    _expect_error(page, "corrupt.osu")
+    _expect_error(page, "corrupt.osu", "prompt_status")
     page.locator("#prompt_chart button[aria-label='Clear']").first.click()
+    _wait_status_empty(page, "prompt_status")
+    assert not page.locator("#prompt_copy_timing input").is_checked()  # off by default
+    _open_tab(page, "Generate")
+    page.get_by_text("Timing and playability").click()
+    box = page.locator("#bpm input")  # a BPM typed for another song, with timing still detected
+    box.fill("185")
+    box.press("Tab")
+    _open_tab(page, "Chart to prompt")
     page.locator("#prompt_chart input[type=file]").set_input_files(str(files["mania"]))
     page.locator("#prompt_report").get_by_text("star rating").wait_for(timeout=60_000)
+    assert "not copied" in page.locator("#prompt_timing_note").inner_text()
 
     want = analyze(load_chart(files["mania"]))
     _open_tab(page, "Generate")
@@ -227,7 +293,24 @@ def test_chart_to_prompt_fills_the_controls_and_survives_a_corrupt_chart(page, f
     assert page.locator("#use_ln_ratio input").is_checked()
     assert float(page.locator("#ln_ratio input[type=number]").input_value()) == pytest.approx(want.ln_ratio,
                                                                                               abs=0.01)
+    # the prompt, not the timing: the next song is still timed from its audio
+    assert _checked(page, "timing") == TIMING_DETECT
+    assert float(page.locator("#bpm input").input_value()) == pytest.approx(185.0)
+
+    # asked for (the same song): the chart's BPM and offset, and the page says so
+    _open_tab(page, "Chart to prompt")
+    page.locator("#prompt_copy_timing input").check()
+    page.locator("#prompt_timing_note").get_by_text("Timing copied").wait_for(timeout=60_000)
+    assert "120" in page.locator("#prompt_timing_note").inner_text()
+    _open_tab(page, "Generate")
+    assert _checked(page, "timing") == TIMING_GIVEN
     assert float(page.locator("#bpm input").input_value()) == pytest.approx(120.0)
+    assert float(page.locator("#offset input").input_value()) == pytest.approx(1000.0)
+    _open_tab(page, "Chart to prompt")
+    page.locator("#prompt_copy_timing input").uncheck()
+    page.locator("#prompt_timing_note").get_by_text("detects the timing").wait_for(timeout=60_000)
+    _open_tab(page, "Generate")
+    assert _checked(page, "timing") == TIMING_DETECT
 
 
 def test_remap_gives_a_downloadable_osu(page, files, tmp_path) -> None:
@@ -236,13 +319,15 @@ def test_remap_gives_a_downloadable_osu(page, files, tmp_path) -> None:
     _open_tab(page, "Remap osu!standard")
     page.locator("#remap_osu input[type=file]").set_input_files(str(files["mania"]))
     page.click("#remap")
-    _expect_error(page, "osu!mania")  # a mania map is refused with the pipeline's message
+    _expect_error(page, "osu!mania", "remap_status")  # a mania map is refused with the pipeline's message
     page.locator("#remap_osu button[aria-label='Clear']").first.click()
     page.locator("#remap_osu input[type=file]").set_input_files(str(files["standard"]))
     _set_number(page, "remap_steps", 3)
     page.click("#remap")
+    _wait_status_empty(page, "remap_status")
     link = page.locator("#remap_result a").first
     link.wait_for(state="visible", timeout=GENERATE_TIMEOUT_MS)
+    assert _status_text(page, "remap_status") == ""
     with page.expect_download() as info:
         link.click()
     out = tmp_path / "remap.osu"
@@ -264,6 +349,13 @@ def test_evaluation_tab_shows_metrics(page, files, tmp_path) -> None:
     page.locator("#eval_metrics").get_by_text("rhythm F1 at 50 ms").wait_for(timeout=GENERATE_TIMEOUT_MS)
     row = page.locator("#eval_metrics tr").filter(has_text="rhythm F1 at 50 ms").inner_text()
     assert "1.000" in row  # the chart against itself
+    assert _status_text(page, "eval_status") == ""
+    # the plots whole (gradio's square thumbnails crop them under object-fit: cover)
+    page.locator("#eval_plots img").first.wait_for(state="visible")
+    page.wait_for_function("() => [...document.querySelectorAll('#eval_plots img')].every(i => i.complete)")
+    _assert_whole(_images(page, "#eval_plots img"))
+    for im in _images(page, "#eval_plots img"):
+        assert im["w"] / im["h"] == pytest.approx(im["nw"] / im["nh"], rel=0.02), im  # no letterbox either
     link = page.locator("#eval_report a").first
     link.wait_for(state="visible")
     with page.expect_download() as info:
