@@ -12,11 +12,18 @@ import json
 from pathlib import Path
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="generate_beatmap_idx.py", description=__doc__.splitlines()[0])
-    p.add_argument("--data-path", required=True, type=Path, help="a dataset built with --mode standard")
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="generate_beatmap_idx.py",
+                                description="Write a standard dataset's style index (osu! BeatmapID -> class index, "
+                                "as train.py numbers them) as JSON, for sample.py --beatmap-idx.")
+    p.add_argument("--data-path", required=True, type=Path, metavar="DATASET",
+                   help="a dataset built with 'beatforge dataset build --mode standard'")
     p.add_argument("--out", type=Path, help="where to write it (default: DATASET/beatmap_idx.json)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     from beatforge.fileio import atomic_write_text
     from beatforge.training.standard import load_standard_maps
 

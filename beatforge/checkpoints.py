@@ -177,8 +177,9 @@ def load_rhythm_model(path: str | Path) -> OnsetNet:
 DEFAULT_STANDARD_MODEL = Path(__file__).resolve().parents[1] / "models" / "standard"
 
 
-def load_dit(path: str | Path) -> tuple[DiT, dict]:
-    """A checkpoint directory (``model.safetensors`` + ``model.json``) -> the EMA model (eval mode), its metadata
+def load_dit(path: str | Path, device: torch.device | str | None = None) -> tuple[DiT, dict]:
+    """A checkpoint directory (``model.safetensors`` + ``model.json``) -> the EMA model (eval mode) on ``device``
+    (default: the CPU; a resolved device, see :func:`beatforge.runtime.resolve_device`), its metadata
     (``model.json``: ``config``, ``noise_schedule``, ``seq_len``, ...)."""
     p = Path(path)
     d = p if p.is_dir() else p.parent
@@ -201,12 +202,19 @@ def load_dit(path: str | Path) -> tuple[DiT, dict]:
         net.load_state_dict({k: v.float() for k, v in load_file(str(d / "model.safetensors")).items()})
     except (TypeError, ValueError, RuntimeError, OverflowError, SafetensorError) as exc:
         raise BeatforgeError(f"--ckpt {path}: the model files do not make a DiT ({message_of(exc)})") from None
+    if device is not None:
+        net = net.to(device)
     return net.eval(), meta
+
+
+NO_STYLE_NAME = "(no name recorded)"
 
 
 def list_styles(ckpt: str | Path) -> list[tuple[str, int, str]]:
     """(style id, class index, map name) for every style the checkpoint knows (from its beatmap_idx.json and, where
-    present, styles.json with the maps' names)."""
+    present, styles.json with the maps' names). A style has no name (``NO_STYLE_NAME``) where the checkpoint has no
+    styles.json, or where its training map's file had no Artist, Title or Version. A style id that is not a number is
+    the dataset's hash of a map without a BeatmapID."""
     d = Path(ckpt)
     idx = d / "beatmap_idx.json"
     if not idx.is_file():
@@ -216,7 +224,14 @@ def list_styles(ckpt: str | Path) -> list[tuple[str, int, str]]:
         if (d / "styles.json").is_file() else {}
     if not isinstance(names, dict):
         raise BeatforgeError(f"{d / 'styles.json'}: not a table of style id -> map name")
-    return sorted(((k, v, str(names.get(k, ""))) for k, v in index.items()), key=lambda r: r[1])
+    return sorted(((k, v, _style_name(names.get(k))) for k, v in index.items()), key=lambda r: r[1])
+
+
+def _style_name(name: object) -> str:
+    """A styles.json entry, or NO_STYLE_NAME where it names nothing: train.py records "Artist - Title (Creator)
+    [Version]", which is " -  () []" (or "None - None (None) [None]") for a map whose file has none of them."""
+    text = str(name or "").strip()
+    return text if text.replace("None", "").translate(str.maketrans("", "", " -()[]")) else NO_STYLE_NAME
 
 
 def _style_table(path: Path) -> dict[str, int]:

@@ -27,7 +27,6 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from safetensors.torch import load_file
@@ -37,7 +36,7 @@ from beatforge.data.build import load_notes, read_index
 from beatforge.data.standard_dataset import StandardMap, StandardWindows
 from beatforge.errors import BeatforgeError, check_flag_range, message_of
 from beatforge.fileio import atomic_write_bytes, atomic_write_text
-from beatforge.models.dit import DIT_FORMAT, DiT, dit_config
+from beatforge.models.dit import DIT_FORMAT, SIZES, DiT, dit_config
 
 
 def _bool(text: str) -> bool:
@@ -52,30 +51,51 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="train.py", description="Train the osu!standard position DiT (osu-diffusion).")
     p.add_argument("--data-path", required=True, type=Path, help="a dataset built with --mode standard")
     p.add_argument("--num-classes", type=int, help="style table size (default: the dataset's beatmap count)")
-    p.add_argument("--data-start", type=int, default=0, help="first mapset index (in the dataset's set order)")
+    p.add_argument("--data-start", type=int, default=0,
+                   help="first mapset index (in the dataset's set order; default %(default)s)")
     p.add_argument("--data-end", type=int, help="mapset index to stop before (default: all)")
     p.add_argument("--exclude", action="append", default=[], metavar="SET",
                    help="leave this mapset out of training (a set id or song folder; repeatable; beatforge extra, "
                         "for held-out evaluation: the style table keeps every map so fold models share ids)")
-    p.add_argument("--results-dir", type=Path, default=Path("results"))
-    p.add_argument("--model", default="DiT-B", help="DiT-S, DiT-B, DiT-L, DiT-XL (DiT-T: tiny, for tests)")
-    p.add_argument("--epochs", type=int, default=1400)
-    p.add_argument("--max-steps", type=int, help="stop after this many steps (beatforge extra)")
-    p.add_argument("--global-batch-size", type=int, default=256)
-    p.add_argument("--global-seed", type=int, default=0)
-    p.add_argument("--num-workers", type=int, default=4)
-    p.add_argument("--log-every", type=int, default=100)
-    p.add_argument("--ckpt-every", type=int, default=50_000)
-    p.add_argument("--seq-len", type=int, default=128)
-    p.add_argument("--stride", type=int, default=16)
-    p.add_argument("--use-amp", type=_bool, nargs="?", const=True, default=True, help="fp16 autocast on CUDA")
+    p.add_argument("--results-dir", type=Path, default=Path("results"),
+                   help="runs go to RESULTS_DIR/<NNN>-<model>/ (default %(default)s)")
+    p.add_argument("--model", default="DiT-B", choices=list(SIZES), metavar="{" + ",".join(SIZES) + "}",
+                   help="the DiT size, depth x width: " + ", ".join(f"{k} {d}x{h}" for k, (d, h, _) in SIZES.items())
+                   + "; DiT-S to -XL are osu-diffusion's, DiT-XS (trains on a CPU) is the shipped models/standard's, "
+                   "DiT-T is for tests (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=1400, help="passes over the data (default %(default)s)")
+    p.add_argument("--max-steps", type=int,
+                   help="stop after this many steps (beatforge extra; default: no limit, --epochs ends the run)")
+    p.add_argument("--global-batch-size", type=int, default=256,
+                   help="windows per step, over all processes (default %(default)s)")
+    p.add_argument("--global-seed", type=int, default=0, help="random seed (default %(default)s)")
+    p.add_argument("--num-workers", type=int, default=4,
+                   help="data-loader worker processes per training process (default %(default)s)")
+    p.add_argument("--log-every", type=int, default=100,
+                   help="print the mean loss, steps/s and time left every this many steps, and after the first "
+                        "(default %(default)s)")
+    p.add_argument("--ckpt-every", type=int, default=50_000,
+                   help="save a checkpoint every this many steps, and at the end (default %(default)s)")
+    p.add_argument("--seq-len", type=int, default=128,
+                   help="tokens per training window, and the attention band at sampling (default %(default)s)")
+    p.add_argument("--stride", type=int, default=16, help="tokens between window starts (default %(default)s)")
+    p.add_argument("--use-amp", type=_bool, nargs="?", const=True, default=True,
+                   help="fp16 autocast on CUDA (default %(default)s)")
     p.add_argument("--ckpt", type=Path, help="a checkpoint directory (or its state.pt) to resume from")
-    p.add_argument("--dist", default="nccl", help="process-group backend under torchrun (gloo on Windows / CPU)")
-    p.add_argument("--noise-schedule", default="squaredcos_cap_v2", choices=["squaredcos_cap_v2", "linear"])
-    p.add_argument("--l1-loss", type=_bool, nargs="?", const=True, default=True)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--relearn-embeds", type=_bool, nargs="?", const=True, default=False)
-    p.add_argument("--ema-decay", type=float, default=0.9999)
+    p.add_argument("--dist", default="nccl",
+                   help="process-group backend under torchrun; gloo on Windows / CPU (default %(default)s, gloo "
+                        "where there is no CUDA)")
+    p.add_argument("--noise-schedule", default="squaredcos_cap_v2", choices=["squaredcos_cap_v2", "linear"],
+                   help="the DDPM beta schedule (default %(default)s)")
+    p.add_argument("--l1-loss", type=_bool, nargs="?", const=True, default=True,
+                   help="L1 loss on the predicted noise; false: MSE (default %(default)s)")
+    p.add_argument("--lr", type=float, default=1e-4, help="AdamW learning rate (default %(default)s)")
+    p.add_argument("--relearn-embeds", type=_bool, nargs="?", const=True, default=False,
+                   help="with --ckpt: a new style table at --num-classes, every other weight kept, a fresh "
+                        "optimizer (default %(default)s)")
+    p.add_argument("--ema-decay", type=float, default=0.9999,
+                   help="EMA decay of the weights checkpoints keep, warmed up over the first steps (default "
+                        "%(default)s)")
     return p
 
 
@@ -147,6 +167,13 @@ def load_state(path: Path) -> dict:
         return torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for foreign files
         raise BeatforgeError(f"--ckpt {path}: not a beatforge DiT checkpoint ({message_of(exc, 100)})") from None
+
+
+def _duration(seconds: float) -> str:
+    """1:02:03 (hours:minutes:seconds), 2d 1:02:03 beyond a day."""
+    s = int(round(seconds))
+    days, s = divmod(s, 86400)
+    return (f"{days}d " if days else "") + f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -242,7 +269,10 @@ def main(argv: list[str] | None = None) -> int:
              "noise_schedule": args.noise_schedule}
     if out:
         atomic_write_text(out / "beatmap_idx.json", json.dumps(index, indent=0))
-    losses, t0 = [], time.perf_counter()
+    # the loss sums on the device (no sync per step); printed after the first step and every --log-every steps
+    first = step + 1
+    last = min(args.max_steps or math.inf, step + (args.epochs - epoch) * len(loader))  # the step the run ends at
+    loss_sum, since, t0 = torch.zeros((), device=device), step, time.perf_counter()
     done = False
     while epoch < args.epochs and not done:
         sampler.set_epoch(epoch)
@@ -267,11 +297,13 @@ def main(argv: list[str] | None = None) -> int:
                 for pe, pm in zip(ema.parameters(), model.parameters()):
                     pe.lerp_(pm, 1.0 - decay)
             step += 1
-            losses.append(loss.item())
-            if step % args.log_every == 0:
-                say(f"(step={step:07d}) train loss {np.mean(losses[-args.log_every:]):.4f}, "
-                    f"{args.log_every / (time.perf_counter() - t0):.2f} steps/s")
-                t0 = time.perf_counter()
+            loss_sum += loss.detach()
+            if step % args.log_every == 0 or step == first:
+                rate = (step - since) / max(time.perf_counter() - t0, 1e-9)
+                say(f"(step={step:07d}) train loss {loss_sum.item() / (step - since):.4f}, {rate:.2f} steps/s"
+                    + (f", {_duration((last - step) / rate)} left" if last < math.inf and step < last else ""))
+                loss_sum.zero_()
+                since, t0 = step, time.perf_counter()
             if out and step % args.ckpt_every == 0:
                 say(f"saved {save_checkpoint(out, model, ema, opt, step, epoch, extra, index, names)}")
             if args.max_steps and step >= args.max_steps:

@@ -35,6 +35,22 @@ def golden_map(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def two_threads(monkeypatch):
+    """torch on 2 threads, as the golden hashes were recorded (this 2-core machine's default): other counts round
+    the float sums differently, and an in-process CLI call earlier in the worker may have changed the count
+    (beatforge.runtime.configure_threads follows the machine's load); ``BEATFORGE_THREADS`` keeps CLI calls in
+    the test at 2."""
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv("BEATFORGE_THREADS", "2")
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.usefixtures("two_threads")
 @pytest.mark.parametrize("request_,sha256", [
     (RemapRequest(seed=3, steps=4), "2e7463f58dff5848972b189fdd6ba5066c5798ee3229d72c5af20be0321ab0ba"),
     (RemapRequest(seed=5, steps=3, guidance=2.5, style_id="1851299"),
@@ -78,3 +94,61 @@ def test_bad_requests_fail_in_one_line(golden_map: Path, tmp_path: Path) -> None
         remap_standard(golden_map, RemapRequest(model=tmp_path, steps=1))
     with pytest.raises(BeatforgeError, match="--cfg-scale -1: must be between 0 and 30"):
         RemapRequest(guidance=-1)
+
+
+def test_device_cpu_is_the_default_here_and_a_preloaded_model_changes_nothing(golden_map: Path) -> None:
+    """--device cpu gives this CPU-only machine's default map; a model loaded once (the page, benchmarks) gives the
+    same map as one loaded by path, and samples on its own device."""
+    import torch
+
+    from beatforge.checkpoints import DEFAULT_STANDARD_MODEL
+    from beatforge.generation.remap import RemapModel
+
+    by_path = write_osu(remap_standard(golden_map, RemapRequest(seed=3, steps=2)))
+    on_cpu = write_osu(remap_standard(golden_map, RemapRequest(seed=3, steps=2, device="cpu")))
+    model = RemapModel.load(RemapRequest(device="cpu"))
+    assert model.device == torch.device("cpu") and model.path == DEFAULT_STANDARD_MODEL
+    preloaded = [write_osu(remap_standard(golden_map, req, model=model)) for req in
+                 (RemapRequest(seed=3, steps=2), RemapRequest(seed=3, steps=2, model=DEFAULT_STANDARD_MODEL))]
+    if not torch.cuda.is_available():
+        assert on_cpu == by_path
+    assert preloaded == [on_cpu, on_cpu]
+
+
+def test_a_preloaded_model_must_be_the_requested_one(golden_map: Path, tmp_path: Path) -> None:
+    from beatforge.generation.remap import RemapModel
+
+    with pytest.raises(BeatforgeError, match="the preloaded model is"):
+        remap_standard(golden_map, RemapRequest(model=tmp_path, steps=1), model=RemapModel.load())
+
+
+@pytest.mark.usefixtures("two_threads")
+def test_the_cli_remap_shows_progress_and_takes_device(golden_map: Path, tmp_path: Path, capsys) -> None:
+    """``beatforge remap`` draws a bar of the sampler steps on stderr; ``--device cpu`` writes the default's map
+    on a machine without a GPU."""
+    import torch
+
+    from beatforge.cli import main
+
+    outs = []
+    for extra in ([], ["--device", "cpu"]):
+        out = tmp_path / f"r{len(outs)}.osu"
+        assert main(["remap", str(golden_map), "-o", str(out), "--steps", "3", "--seed", "2", *extra]) == 0
+        captured = capsys.readouterr()
+        assert captured.out.strip() == str(out)
+        assert "remap" in captured.err and "3/3" in captured.err, captured.err
+        outs.append(out.read_text(encoding="utf-8"))
+    if not torch.cuda.is_available():
+        assert outs[0] == outs[1]
+
+
+def test_progress_bar_starts_at_the_first_step(capsys) -> None:
+    from beatforge.generation.remap import progress_bar
+
+    with progress_bar("x"):
+        pass
+    assert capsys.readouterr().err == ""  # nothing sampled (an error before sampling): no bar
+    with progress_bar("x") as progress:
+        for i in range(1, 5):
+            progress(i, 4)
+    assert "4/4" in capsys.readouterr().err

@@ -60,6 +60,43 @@ def test_train_checkpoint_resume_and_relearn(dataset: Path, tmp_path: Path) -> N
         _run(dataset, tmp_path / "results", "--ckpt", str(ckpts[-1]), "--num-classes", "100")
 
 
+def test_the_first_loss_prints_at_step_1(dataset: Path, tmp_path: Path, capsys) -> None:
+    """The first loss comes after one step, not --log-every of them, with steps/s and the time left; then every
+    --log-every steps."""
+    import re
+
+    _run(dataset, tmp_path / "results", "--max-steps", "3", "--log-every", "2", "--ckpt-every", "100")
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "train loss" in ln]
+    assert [ln[:14] for ln in lines] == ["(step=0000001)", "(step=0000002)"], lines
+    assert re.fullmatch(r"\(step=0000001\) train loss \d+\.\d{4}, \d+\.\d\d steps/s, \d+:\d\d:\d\d left", lines[0])
+
+
+def test_help_names_every_size_and_every_default() -> None:
+    """train.py --help lists the DiT sizes from their one table (DiT-XS, the shipped size, included); every flag of
+    train.py, sample.py and generate_beatmap_idx.py has a help text that shows its default."""
+    import argparse
+    import importlib.util
+
+    from beatforge.models.dit import SIZES
+    from beatforge.training.standard import build_parser
+
+    parsers = [build_parser()]
+    for script in ("sample.py", "generate_beatmap_idx.py"):
+        spec = importlib.util.spec_from_file_location(script[:-3], REPO / script)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        parsers.append(module.build_parser())
+    text = " ".join(parsers[0].format_help().split())
+    assert all(name in text for name in SIZES) and "DiT-XS" in text
+    for parser in parsers:
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, f"{parser.prog} {action.option_strings}: no help"
+            if action.default not in (None, False, [], argparse.SUPPRESS):
+                assert "default" in action.help, f"{parser.prog} {action.option_strings}: default not shown"
+
+
 def test_bad_data_path_is_one_line(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, str(REPO / "train.py"), "--data-path", str(tmp_path)],
                           capture_output=True, text=True, timeout=120, cwd=REPO)
@@ -97,6 +134,7 @@ def test_sample_py_remaps_a_real_map(dataset: Path, tmp_path: Path) -> None:
                            "--num-sampling-steps", "10", "--seed", "1", "--cfg-scale", "1.0", "-o", str(out)],
                           capture_output=True, text=True, timeout=300, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "sample" in proc.stderr and "10/10" in proc.stderr  # the bar of the sampler steps
     ref, new = parse_osu(src), parse_osu(out)
     assert [o.time for o in new.hit_objects] == [o.time for o in ref.hit_objects]
     assert [o.length for o in new.hit_objects] == [o.length for o in ref.hit_objects]

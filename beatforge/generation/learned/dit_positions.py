@@ -6,6 +6,10 @@ The DiT denoises positions for all tokens at once (one sequence, banded attentio
 style), with the noise schedule the model was trained with (its ``model.json``'s ``noise_schedule``). What the
 positions must satisfy (the map's spacing, slider lengths, the playfield) is rules
 (:mod:`beatforge.generation.rules`): the caller passes the spacing projection in as ``project``.
+
+The network runs where its weights are (``--device``: :func:`beatforge.checkpoints.load_dit`'s ``device``); the
+noise is drawn from a CPU generator whatever the device, so a seed names the same start everywhere, and the
+projection and the result are numpy on the CPU.
 """
 
 from __future__ import annotations
@@ -59,25 +63,29 @@ def sample_positions(model: DiT, seq: np.ndarray, *, label: int, schedule: Sched
         project: (N, 2) px -> (N, 2) px, applied to each step's predicted clean positions before the solver moves
             on (the spacing projection), so the network denoises a layout that already has the map's spacing.
         progress: called with (step, steps).
+
+    The sampler runs on the model's device; the noise comes from a CPU generator seeded with ``seed`` (the same
+    start on every device) and the positions come back as numpy on the CPU.
     """
+    device = next(model.parameters()).device
     tok = token_arrays(seq)
     n = seq.shape[0]
-    times = torch.from_numpy(tok["times"] - tok["times"][0])[None]
-    dist = torch.from_numpy(tok["dist"])[None]
-    kinds = torch.from_numpy(tok["kinds"])[None]
-    labels = torch.tensor([label])
+    times = torch.from_numpy(tok["times"] - tok["times"][0])[None].to(device)
+    dist = torch.from_numpy(tok["dist"])[None].to(device)
+    kinds = torch.from_numpy(tok["kinds"])[None].to(device)
+    labels = torch.tensor([label], device=device)
     null = torch.full_like(labels, model.null_label)
-    half = torch.tensor(PLAYFIELD, dtype=torch.float64)[:, None] / 2
+    half = torch.tensor(PLAYFIELD, dtype=torch.float64)[:, None] / 2  # on the CPU: MPS has no float64
 
-    def project_x0(x0: torch.Tensor) -> torch.Tensor:  # (1, 2, N) in [-1, 1], through pixels
-        kept = project(((x0[0].double() + 1) * half).T.numpy())
-        return (torch.from_numpy(kept.T) / half - 1)[None].float()
+    def project_x0(x0: torch.Tensor) -> torch.Tensor:  # (1, 2, N) in [-1, 1], through pixels on the CPU
+        kept = project(((x0[0].cpu().double() + 1) * half).T.numpy())
+        return (torch.from_numpy(kept.T) / half - 1)[None].float().to(device)
 
     x = sample(dit_model_fn(model, window), (1, 2, n), schedule, (times, dist, kinds, labels),
                (times, dist, kinds, null), steps=steps, guidance=guidance,
-               generator=torch.Generator().manual_seed(int(seed)),
+               generator=torch.Generator().manual_seed(int(seed)), device=device,
                project_x0=project_x0 if project is not None else None, progress=progress)
-    return (x[0].double() + 1).mul(half).T.numpy()
+    return (x[0].cpu().double() + 1).mul(half).T.numpy()
 
 
 __all__ = ["DEFAULT_NOISE_SCHEDULE", "dit_model_fn", "dit_schedule", "sample_positions"]
