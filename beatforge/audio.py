@@ -47,7 +47,16 @@ import soxr
 from filelock import FileLock, Timeout
 
 from beatforge.charts.chart import AudioSource
-from beatforge.constants import HOP_LENGTH, MAX_AUDIO_SECONDS, N_FFT, N_MELS, SAMPLE_RATE
+from beatforge.constants import (
+    HOP_LENGTH,
+    MAX_AUDIO_SECONDS,
+    N_FFT,
+    N_MELS,
+    ONSET_HOP,
+    ONSET_N_FFT,
+    ONSET_N_MELS,
+    SAMPLE_RATE,
+)
 from beatforge.errors import AudioError, message_of
 from beatforge.fileio import atomic_path
 
@@ -57,10 +66,14 @@ __all__ = [
     "MelCache",
     "audio_duration",
     "content_hash",
+    "hann_window",
     "import_librosa",
     "load_audio",
     "log_mel",
+    "mel_filters",
     "mel_frames",
+    "mel_power",
+    "onset_strength",
 ]
 
 AudioInput = str | os.PathLike | AudioSource | Sequence[str | os.PathLike | AudioSource]
@@ -373,19 +386,121 @@ def log_mel(y: np.ndarray, *, sr: int = SAMPLE_RATE) -> np.ndarray:
     is centred on sample ``i * HOP_LENGTH``, i.e. time ``i * HOP_LENGTH / sr`` (5.805 ms per frame at
     22.05 kHz); ``T = 1 + len(y) // HOP_LENGTH`` (see :func:`mel_frames`).
 
-    librosa rather than torch.stft + librosa's filter bank: on the 2-core CPU a 3-minute song takes ~0.10 s
-    with librosa and ~0.08 s with torch (same numbers to 2e-7), not worth importing torch (seconds) into
-    every process that only needs features; decoding the MP3 alone costs more (~0.3 s).
+    The numbers are librosa's ``melspectrogram`` (0.11) to the bit, written with numpy (:func:`mel_power`): see there
+    why not librosa itself.
     """
-    librosa = import_librosa()  # imported here: librosa's import costs ~1 s, and decoding alone does not need it
-
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1 or len(y) == 0:
         raise ValueError(f"log_mel needs a non-empty mono waveform, got shape {y.shape}")
-    mel = librosa.feature.melspectrogram(
-        y=y, sr=sr, n_fft=N_FFT, hop_length=HOP_LENGTH, n_mels=N_MELS, power=2.0, center=True, pad_mode="constant"
-    )
+    mel = mel_power(y, sr=sr, n_fft=N_FFT, hop_length=HOP_LENGTH, n_mels=N_MELS)
     return np.log1p(mel).astype(np.float32, copy=False)
+
+
+def onset_strength(y: np.ndarray, *, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """The onset-strength envelope (spectral flux) that timing estimation and the evaluator read, shape (T,) float32,
+    ``T = 1 + len(y) // ONSET_HOP``: ``librosa.onset.onset_strength(y=y, sr=sr, hop_length=ONSET_HOP,
+    n_fft=ONSET_N_FFT, n_mels=ONSET_N_MELS)`` to the bit, written with numpy.
+
+    librosa's steps with its defaults: the power mel spectrogram (:func:`mel_power`) in dB (relative to 1.0, not to
+    the maximum), floored 80 dB below its maximum; the positive difference of each frame from the one before (lag 1,
+    no local-max filter), averaged over the mel bands; shifted ``1 + ONSET_N_FFT // (2 * ONSET_HOP)`` frames later
+    (the lag and the centred frames) with zeros in front, and cut to the spectrogram's length.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim != 1 or len(y) == 0:
+        raise ValueError(f"onset_strength needs a non-empty mono waveform, got shape {y.shape}")
+    S = np.abs(mel_power(y, sr=sr, n_fft=ONSET_N_FFT, hop_length=ONSET_HOP, n_mels=ONSET_N_MELS))
+    # librosa's power_to_db(S) with its defaults (ref 1.0, so nothing is subtracted; amin 1e-10; top_db 80), in float32
+    db = 10.0 * np.log10(np.maximum(1e-10, S))
+    db = np.maximum(db, db.max() - 80.0)
+    flux = np.maximum(0.0, db[..., 1:] - db[..., :-1])
+    env = np.empty((1, flux.shape[-1]), order="F" if np.isfortran(flux) else "C", dtype=flux.dtype)
+    env[0] = np.mean(flux, axis=-2)  # librosa.util.sync's mean over the one channel of all bands
+    shift = 1 + ONSET_N_FFT // (2 * ONSET_HOP)
+    return np.pad(env, [(0, 0), (shift, 0)], mode="constant")[0, : db.shape[-1]]
+
+
+# ------------------------------------------------------------------------------------------- spectrogram
+_STFT_BLOCK = 512  # frames per FFT block: 512 x 512 float64 samples = 2 MB, whatever the song's length
+
+
+def hann_window(n: int) -> np.ndarray:
+    """The periodic ("fftbins") Hann window of ``n`` samples, computed as scipy.signal.get_window does."""
+    fac = np.linspace(-np.pi, np.pi, n + 1, dtype=np.float64)
+    w = np.zeros(n + 1, dtype=np.float64)
+    for k, a in enumerate((0.5, 0.5)):  # scipy's general_cosine, term by term
+        w += a * np.cos(k * fac)
+    return w[:-1]
+
+
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (librosa's ``hz_to_mel(htk=False)``): linear below 1 kHz, logarithmic above."""
+    hz = np.asarray(hz, dtype=np.float64)
+    f_sp = 200.0 / 3
+    mels = hz / f_sp
+    min_log_mel = 1000.0 / f_sp
+    logstep = np.log(6.4) / 27.0
+    log_t = hz >= 1000.0
+    mels[log_t] = min_log_mel + np.log(hz[log_t] / 1000.0) / logstep
+    return mels
+
+
+def _mel_to_hz(mels: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`_hz_to_mel` (librosa's ``mel_to_hz(htk=False)``)."""
+    mels = np.asarray(mels, dtype=np.float64)
+    f_sp = 200.0 / 3
+    hz = 0.0 + f_sp * mels
+    min_log_mel = 1000.0 / f_sp
+    logstep = np.log(6.4) / 27.0
+    log_t = mels >= min_log_mel
+    hz[log_t] = 1000.0 * np.exp(logstep * (mels[log_t] - min_log_mel))
+    return hz
+
+
+@functools.lru_cache(maxsize=8)
+def mel_filters(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """The mel filter bank (n_mels, 1 + n_fft // 2) float32, read-only: triangles on Slaney's mel scale from 0 Hz to
+    sr/2, each scaled to 2 / its width in Hz (Slaney's normalisation). librosa's ``filters.mel(sr=sr, n_fft=n_fft,
+    n_mels=n_mels)`` to the bit (the same operations in the same order and precision)."""
+    fft_hz = np.fft.rfftfreq(n=n_fft, d=1.0 / sr)
+    mel_hz = _mel_to_hz(np.linspace(_hz_to_mel(np.array([0.0]))[0], _hz_to_mel(np.array([sr / 2.0]))[0], n_mels + 2))
+    fdiff = np.diff(mel_hz)
+    ramps = np.subtract.outer(mel_hz, fft_hz)
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0, np.minimum(lower, upper)).astype(np.float32)
+    weights *= (2.0 / (mel_hz[2 : n_mels + 2] - mel_hz[:n_mels]))[:, None]  # float64 product, stored as float32
+    weights.flags.writeable = False
+    return weights
+
+
+def mel_power(y: np.ndarray, *, sr: int, n_fft: int, hop_length: int, n_mels: int) -> np.ndarray:
+    """The power mel spectrogram (n_mels, 1 + len(y) // hop_length) float32 of a mono float32 waveform: librosa's
+    ``feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, power=2.0, center=True,
+    pad_mode="constant")`` to the bit.
+
+    Why not librosa: its import (numba and its compiled functions, scipy.signal) costs ~6 s of every generate run on
+    a 2-core CPU, more than the whole computation. The same operations in the same precision give the same bits:
+    frames centred by zero padding, a periodic Hann window in float64, numpy's real FFT rounded to complex64,
+    ``|X| ** 2`` in float32, then the filter bank (:func:`mel_filters`) by the same ``einsum`` call on a spectrogram
+    of the same memory layout (frames x bins in memory). The FFT runs in blocks of frames (memory stays a few MB
+    above the float32 spectrogram itself); the filter bank is applied once to the whole spectrogram, because the
+    BLAS product's rounding changes with the matrix's width.
+    """
+    y = np.asarray(y, dtype=np.float32).reshape(-1)
+    window = hann_window(n_fft)
+    half = n_fft // 2
+    padded = np.pad(y, (half, half), mode="constant")
+    n_frames = 1 + len(y) // hop_length
+    step = padded.strides[0]
+    frames = np.lib.stride_tricks.as_strided(padded, shape=(n_frames, n_fft), strides=(hop_length * step, step),
+                                             writeable=False)
+    power = np.empty((n_frames, 1 + n_fft // 2), dtype=np.float32)  # frames x bins: librosa's Fortran-order layout
+    for start in range(0, n_frames, _STFT_BLOCK):
+        stop = min(start + _STFT_BLOCK, n_frames)
+        spectrum = np.fft.rfft(window * frames[start:stop], axis=-1).astype(np.complex64)
+        power[start:stop] = np.abs(spectrum) ** 2.0
+    return np.einsum("...ft,mf->...mt", power.T, mel_filters(sr, n_fft, n_mels), optimize=True)
 
 
 # ------------------------------------------------------------------------------------------- librosa

@@ -14,6 +14,7 @@ from pathlib import Path
 from beatforge import __version__
 from beatforge.boundary import run_guarded
 from beatforge.constants import (
+    DEVICES,
     MAP_TYPES,
     MAX_SMALL_FILE_BYTES,
     MSD_RANGE,
@@ -26,6 +27,7 @@ from beatforge.errors import BeatforgeError, check_flag_range
 from beatforge.fileio import read_text
 from beatforge.generation.request import ManiaRequest, RemapRequest
 from beatforge.generation.song import resolve_song
+from beatforge.runtime import configure_threads
 
 
 # ====================================================================================== analyze
@@ -63,6 +65,49 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     else:
         print("\n\n".join(format_report(r) for r in reports))
     return 0
+
+
+# ====================================================================================== check
+def _add_check(sub: argparse._SubParsersAction) -> None:
+    # lazy: this command's words come with it, leaving the import block above as the other commands have it
+    from beatforge.constants import CHECK_PROBLEMS_EXIT, DIFFICULTY_LEVELS
+
+    p = sub.add_parser(
+        "check",
+        help="what breaks the osu!mania Ranking Criteria in charts or sets (problems and warnings)",
+        description="Check charts against the osu!mania Ranking Criteria (osu! wiki): problems break a rule, warnings "
+        "a guideline; each with its time in the editor's format (01:23:456 (83456|2) - ..., which osu!'s editor "
+        "jumps to when pasted) and the criterion's words. Each chart is judged at its level: --level, else its "
+        "difficulty name's, else its star rating's (Easy < 2.0, Normal 2.0-2.69, Hard 2.7-3.99, Insane 4.0-5.29, "
+        "Expert >= 5.3); rhythm limits are scaled to its tempo (the criteria assume ~180 BPM). Each path is a set "
+        "(.osz, .qp, .sm/.ssc, a Frets on Fire song, a folder of charts: spread and names are checked across it) "
+        f"or one chart file. Exit status: 0 when checked (problems or not), {CHECK_PROBLEMS_EXIT} with --strict "
+        "when any problem was found, 2 for bad input.",
+    )
+    p.add_argument("paths", nargs="+", type=Path, metavar="CHART_OR_SET",
+                   help=".osu, .osz, .qua, .qp, .sm, .ssc, Frets on Fire folder / notes.mid, .json, or a folder of "
+                   "them")
+    p.add_argument("--level", metavar="{" + ",".join(DIFFICULTY_LEVELS) + "}",
+                   help="judge every chart at this level (default: each chart's name, else its star rating)")
+    p.add_argument("--json", action="store_true", help="print a JSON list, one object per set with its charts")
+    p.add_argument("--all", action="store_true", help="print every issue (default: the first 10 of each check)")
+    p.add_argument("--strict", action="store_true", help=f"exit {CHECK_PROBLEMS_EXIT} when any problem is found")
+    p.set_defaults(func=_cmd_check)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    # lazy: each sub-command imports only what it runs, so `beatforge --help` and the other commands start fast
+    from beatforge.analysis.ranking_report import check_paths, format_run
+    from beatforge.constants import CHECK_PROBLEMS_EXIT, DIFFICULTY_LEVELS
+
+    if args.level is not None and args.level.lower() not in DIFFICULTY_LEVELS:
+        raise BeatforgeError(f"--level {args.level}: one of {', '.join(DIFFICULTY_LEVELS)}")
+    run = check_paths(args.paths, level=args.level)
+    if args.json:
+        print(json.dumps([s.to_dict() for s in run.sets], ensure_ascii=False))
+    else:
+        print(format_run(run, max_per_check=0 if args.all else 10))
+    return CHECK_PROBLEMS_EXIT if args.strict and run.counts["problem"] else 0
 
 
 # ====================================================================================== convert
@@ -263,7 +308,8 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         "sampled in one batch, timed to the song's beat (estimated, --bpm/--offset, or --timing-from), "
         "snapped, made playable, and written as .osu files, one .osz with the audio, and a preview PNG each.",
     )
-    p.add_argument("audio", type=Path, help="the song (mp3, ogg, wav, flac ...), or a Frets on Fire song folder")
+    p.add_argument("audio", type=Path, help="the song (mp3, ogg, wav, flac ...), a Frets on Fire song folder, or an "
+                   "osu! beatmap archive (.osz: the audio its .osu files name)")
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     p.add_argument("--keys", type=int, default=d.keys, help=f"key count (default {d.keys})")
     p.add_argument("--sr", type=float, action="append",
@@ -297,6 +343,9 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--selector-ckpt", type=Path, help="a note selector model (default: the shipped one)")
     p.add_argument("--title", help="song title for the charts (default: from the file or song.ini)")
     p.add_argument("--artist", help="artist for the charts (default: from song.ini, else Unknown)")
+    p.add_argument("--device", choices=list(DEVICES), default=d.device,
+                   help=f"where the networks run: the GPU when there is one ('auto'), or cpu, cuda, mps (default "
+                   f"{d.device})")
     p.add_argument("--no-preview", action="store_true", help="do not draw preview PNGs")
     p.set_defaults(func=_cmd_generate)
 
@@ -317,14 +366,14 @@ def mania_request_from_args(args: argparse.Namespace) -> ManiaRequest:
         style=args.style, patterns=patterns, msd=msd, bpm=args.bpm, offset=args.offset,
         timing_from=args.timing_from, min_jack_ms=args.min_jack_ms, snap=args.snap, title=args.title,
         artist=args.artist, model=args.ckpt, rhythm_model=args.rhythm_ckpt, rhythm=args.rhythm,
-        selector_model=args.selector_ckpt,
+        selector_model=args.selector_ckpt, device=args.device,
     )
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     from beatforge.analysis.star_rating import star_rating  # lazy: rosu-pp, torch and librosa stay out of --help
     from beatforge.generation.mania import generate_mania
-    from beatforge.generation.output import write_set
+    from beatforge.generation.output import STAR_RATING_MISS, chart_seed, write_set
 
     request = mania_request_from_args(args)
     if args.output.exists() and not args.output.is_dir():
@@ -333,9 +382,13 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     charts = generate_mania(song, request, progress=True)
     written = write_set(charts, song, args.output, previews=not args.no_preview)
     for c in charts:
-        print(f"{c.meta.version}: {c.n_notes} notes, {star_rating(c):.2f} stars")
+        miss = c.meta.extra.get(STAR_RATING_MISS)  # "asked 6.50: <why>" where the chart misses its star rating
+        print(f"{c.meta.version}: {c.n_notes} notes, {star_rating(c):.2f} stars" + (f" ({miss})" if miss else ""))
     if charts and charts[0].meta.extra.get("Timing"):
         print(f"timing: {charts[0].meta.extra['Timing']}")
+    seed = chart_seed(charts[0]) if charts else None
+    if seed is not None:
+        print(f"seed {seed} (run again with --seed {seed} for the same charts)")
     for w in written:
         print(w)
     return 0
@@ -417,40 +470,56 @@ def _add_remap(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
     p.add_argument("--free-spacing", action="store_true", default=not d.spacing,
                    help="the network's raw positions, without projecting them onto the map's spacing")
+    p.add_argument("--device", choices=list(DEVICES), default=d.device,
+                   help=f"where the DiT runs: the GPU when there is one ('auto'), or cpu, cuda, mps (default "
+                   f"{d.device})")
     p.set_defaults(func=_cmd_remap)
 
 
 def remap_request_from_args(args: argparse.Namespace) -> RemapRequest:
     """``beatforge remap``'s flags as a request (validated there)."""
     return RemapRequest(model=args.ckpt, style_id=args.style_id, guidance=args.cfg_scale, steps=args.steps,
-                        seed=args.seed, spacing=not args.free_spacing)
+                        seed=args.seed, spacing=not args.free_spacing, device=args.device)
 
 
 def _cmd_remap(args: argparse.Namespace) -> int:
+    configure_threads()  # before torch loads (see beatforge.runtime); a no-op where _main did it already
     # lazy: the remapper pulls in torch and the DiT, which the other commands and --help do without
     from beatforge.fileio import atomic_write_text
     from beatforge.formats.osu import write_osu
-    from beatforge.generation.remap import remap_standard
+    from beatforge.generation.remap import progress_bar, remap_standard
 
     request = remap_request_from_args(args)
-    bm = remap_standard(args.beatmap, request)
+    with progress_bar("remap") as progress:
+        bm = remap_standard(args.beatmap, request, progress=progress)
     atomic_write_text(args.output, write_osu(bm))
     print(args.output)
     return 0
 
 
 def _add_styles(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("styles", help="the style ids a standard model knows, with the map each comes from")
+    p = sub.add_parser("styles", help="the style ids a standard model knows, with the map each comes from",
+                       description="One line per style of an osu!standard model: the style id (what --style-id of "
+                       "'beatforge remap' and sample.py takes: the training map's BeatmapID, or the dataset's hash of "
+                       "a map without one), its class index, and the map as 'Artist - Title (Creator) [Version]', or "
+                       "'(no name recorded)' where its file had none of them.")
     p.add_argument("--ckpt", type=Path, default=RemapRequest.model,
                    help="a train.py checkpoint directory (default: shipped)")
     p.set_defaults(func=_cmd_styles)
 
 
 def _cmd_styles(args: argparse.Namespace) -> int:
-    from beatforge.checkpoints import DEFAULT_STANDARD_MODEL, list_styles  # lazy: checkpoints imports torch
+    # lazy: checkpoints imports torch
+    from beatforge.checkpoints import DEFAULT_STANDARD_MODEL, NO_STYLE_NAME, list_styles
 
-    for style_id, label, name in list_styles(args.ckpt or DEFAULT_STANDARD_MODEL):
+    styles = list_styles(args.ckpt or DEFAULT_STANDARD_MODEL)
+    for style_id, label, name in styles:
         print(f"{style_id}\t{label}\t{name}")
+    unnamed = sum(name == NO_STYLE_NAME for _, _, name in styles)
+    if unnamed:  # on stderr: stdout stays one "ID<TAB>INDEX<TAB>NAME" line per style
+        print(f"note: {unnamed} of {len(styles)} styles have no name recorded: their training maps' .osu files had "
+              "no Artist, Title or Version (or the checkpoint has no styles.json). An id that is not a number is the "
+              "dataset's hash of a map without a BeatmapID. --style-id takes every id listed.", file=sys.stderr)
     return 0
 
 
@@ -539,6 +608,9 @@ def _add_ui(sub: argparse._SubParsersAction) -> None:
                        "osu!standard map, evaluate generated charts. No public share link. Ctrl+C stops it.")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--device", choices=list(DEVICES), default="auto",
+                   help="where the page's networks run: the GPU when there is one ('auto'), or cpu, cuda, mps "
+                   "(default auto); the models load once for it")
     p.set_defaults(func=_cmd_ui)
 
 
@@ -551,7 +623,7 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise BeatforgeError(f"the web page needs gradio ({exc}); install it with: pip install -e .") from None
     try:
-        launch(args.host, args.port)
+        launch(args.host, args.port, device=args.device)
     except OSError as exc:
         raise BeatforgeError(f"cannot serve on {args.host}:{args.port}: {exc}") from None
     return 0
@@ -563,6 +635,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"beatforge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_analyze(sub)
+    _add_check(sub)
     _add_convert(sub)
     _add_dataset(sub)
     _add_train(sub)
@@ -584,6 +657,7 @@ def _main(argv: list[str]) -> int:
 
         return main_train(argv[1:])
     args = build_parser().parse_args(argv)
+    configure_threads()  # before any command imports torch: see beatforge.runtime
     return int(args.func(args) or 0)
 
 

@@ -25,6 +25,14 @@ ONSET_HOP: int = 128
 ONSET_N_FFT: int = 512
 ONSET_N_MELS: int = 64
 
+# The audio a generated set carries (.osz and beside the .osu files): osu! plays mp3 and ogg, which are copied byte for
+# byte; anything else (flac, wav, m4a, opus ...) and a Frets on Fire song's stems (mixed, in stereo) become Ogg Vorbis
+# at this libvorbis quality (-q:a 6: ~192 kbps nominal for 44.1 kHz stereo, above the 128-160 kbps of osu! and Frets
+# on Fire songs), through ffmpeg, which is given AUDIO_EXPORT_TIMEOUT_S per run
+OSU_AUDIO_SUFFIXES: tuple[str, ...] = (".mp3", ".ogg")
+EXPORT_VORBIS_QUALITY: int = 6
+AUDIO_EXPORT_TIMEOUT_S: float = 600.0
+
 # ------------------------------------------------------------------------------------------------ charts
 MIN_KEYS: int = 1
 MAX_KEYS: int = 10
@@ -48,6 +56,9 @@ BPM_RANGE: tuple[float, float] = (20.0, 1000.0)
 # gigabytes once decoded. Shorter than MIN_AUDIO_SECONDS has no chart to make.
 MAX_AUDIO_SECONDS: float = 20 * 60.0
 MIN_AUDIO_SECONDS: float = 5.0
+# A chart meets its requested star rating when within this many stars of it; past it, the chart says what was asked,
+# what was reached and why (meta.extra["StarRatingMiss"], printed by `beatforge generate`). The search aims at 0.05.
+STAR_RATING_TOLERANCE: float = 0.15
 
 # ------------------------------------------------------------------------------------------------ words
 # Etterna's seven skillsets (MSD), the names prompts, analysis and the page use
@@ -61,17 +72,33 @@ STYLES: tuple[str, ...] = ("ranked", "loved", "graveyard")
 # Where a chart's note times come from (--rhythm): the note selector over pretrained onset/beat activations, the
 # rhythm network with the hand-written beat-grid rules, or the latent diffusion model's own decoded notes
 RHYTHM_SOURCES: tuple[str, ...] = ("selector", "network", "diffusion")
+# Where inference runs (--device): "auto" takes the GPU when torch sees one (CUDA, else Apple's MPS), else the CPU
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 # The note selector's training steps (`beatforge rhythm train --selector-steps`): what the 3-fold CV by song of
 # `benchmarks/rhythm_cv.py --ship` chose for the shipped models/selector
 SELECTOR_TRAIN_STEPS: int = 1000
 # Audio file names that say nothing about the song: its folder names it instead
 GENERIC_STEMS: frozenset[str] = frozenset({"audio", "song", "music", "track", "bgm"})
 
+# ------------------------------------------------------------------------------------------------ ranking criteria
+# The osu!mania difficulty levels the Ranking Criteria names (osu! wiki, Ranking_criteria/osu!mania), easiest first:
+# `beatforge check --level`, and the level each generated difficulty is meant to be
+DIFFICULTY_LEVELS: tuple[str, ...] = ("easy", "normal", "hard", "insane", "expert")
+# The star rating each level starts at (osu! wiki, Beatmap/Difficulty: Easy < 2.0, Normal 2.0-2.69, Hard 2.7-3.99,
+# Insane 4.0-5.29, Expert >= 5.3): the level of a chart whose name does not say it
+LEVEL_STAR_FLOORS: dict[str, float] = {"easy": 0.0, "normal": 2.0, "hard": 2.7, "insane": 4.0, "expert": 5.3}
+# "Beatmaps can only use 4-10, 12, 14, 16, or 18 keys." (Ranking_criteria/osu!mania, Overall rules)
+RANKABLE_KEY_COUNTS: tuple[int, ...] = (4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 18)
+# `beatforge check --strict`'s exit status when a problem was found (0: none; 2: bad input; 1: a bug of beatforge's)
+CHECK_PROBLEMS_EXIT: int = 3
+
 # ------------------------------------------------------------------------------------------------ archives
 # Archive limits (zip-bomb protection): total uncompressed bytes and member count.
 MAX_ARCHIVE_BYTES: int = 1 << 30
 MAX_ARCHIVE_MEMBERS: int = 2000
 MAX_COMPRESSION_RATIO: float = 200.0
+# The audio member of an .osz given as the song to chart (extracted alone): 20 minutes of 48 kHz stereo 16-bit WAV
+MAX_ARCHIVE_AUDIO_BYTES: int = 256 << 20
 # The charts one archive may hold, and their expanded bytes together (a ranked set has at most a few dozen
 # difficulties of a few MB): every chart of a set is parsed to list it, so this bounds the work of opening one
 MAX_ARCHIVE_CHARTS: int = 256

@@ -6,6 +6,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+import tracemalloc
+import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,9 +17,28 @@ import pytest
 import soundfile as sf
 
 from beatforge import audio
-from beatforge.audio import MelCache, audio_duration, content_hash, load_audio, log_mel, mel_frames
+from beatforge.audio import (
+    MelCache,
+    audio_duration,
+    content_hash,
+    load_audio,
+    log_mel,
+    mel_filters,
+    mel_frames,
+    mel_power,
+    onset_strength,
+)
 from beatforge.charts.chart import AudioSource
-from beatforge.constants import HOP_LENGTH, MAX_AUDIO_SECONDS, N_MELS, SAMPLE_RATE
+from beatforge.constants import (
+    HOP_LENGTH,
+    MAX_AUDIO_SECONDS,
+    N_FFT,
+    N_MELS,
+    ONSET_HOP,
+    ONSET_N_FFT,
+    ONSET_N_MELS,
+    SAMPLE_RATE,
+)
 from beatforge.errors import AudioError
 from tests.conftest import need_data
 
@@ -189,6 +210,94 @@ def test_log_mel_frame_i_is_centred_on_sample_i_times_hop() -> None:
         y[k * HOP_LENGTH] = 1.0
         energy = log_mel(y).sum(axis=0)
         assert int(np.argmax(energy)) == k
+
+
+# ------------------------------------------------------------------------------------------- against librosa
+# log_mel and onset_strength are librosa's melspectrogram and onset_strength written with numpy (librosa's import costs
+# seconds of every generate run): the same numbers, compared here with librosa itself (bit for bit where measured).
+def librosa_log_mel(y: np.ndarray) -> np.ndarray:
+    librosa = audio.import_librosa()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "n_fft is too large" for the shortest inputs
+        mel = librosa.feature.melspectrogram(y=y, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP_LENGTH, n_mels=N_MELS,
+                                             power=2.0, center=True, pad_mode="constant")
+    return np.log1p(mel)
+
+
+def librosa_onset_strength(y: np.ndarray) -> np.ndarray:
+    librosa = audio.import_librosa()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return librosa.onset.onset_strength(y=y, sr=SAMPLE_RATE, hop_length=ONSET_HOP, n_fft=ONSET_N_FFT,
+                                            n_mels=ONSET_N_MELS)
+
+
+def assert_features_match_librosa(y: np.ndarray) -> None:
+    mel, ref = log_mel(y), librosa_log_mel(y)
+    assert mel.shape == ref.shape and mel.dtype == np.float32
+    np.testing.assert_allclose(mel, ref, rtol=1e-4, atol=1e-6)
+    env, env_ref = onset_strength(y), librosa_onset_strength(y)
+    assert env.shape == env_ref.shape == (1 + len(y) // ONSET_HOP,) and env.dtype == np.float32
+    np.testing.assert_allclose(env, env_ref, rtol=1e-5, atol=1e-6)
+
+
+def beat_clicks(bpm: float, seconds: float = 12.0, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Noise bursts on every beat, a quieter tone on the off-beats, over faint noise."""
+    rng = np.random.default_rng(int(bpm))
+    y = (rng.standard_normal(int(seconds * sr)) * 1e-3).astype(np.float32)
+    n = int(0.02 * sr)
+    burst = rng.standard_normal(n) * np.exp(-np.arange(n) / (0.004 * sr)) * 0.6
+    tone = 0.2 * np.sin(2 * np.pi * 660 * np.arange(n) / sr) * np.exp(-np.arange(n) / (0.01 * sr))
+    beat = 60.0 / bpm
+    for k, t in enumerate(np.arange(0.31, seconds - 0.05, beat / 2)):
+        i = int(round(t * sr))
+        part = (burst if k % 2 == 0 else tone)[: len(y) - i]
+        y[i : i + len(part)] += part.astype(np.float32)
+    return y
+
+
+@pytest.mark.parametrize("sr,n_fft,n_mels", [(SAMPLE_RATE, N_FFT, N_MELS), (SAMPLE_RATE, ONSET_N_FFT, ONSET_N_MELS),
+                                             (44100, 2048, 128), (16000, 400, 40)])
+def test_mel_filters_are_librosas(sr: int, n_fft: int, n_mels: int) -> None:
+    librosa = audio.import_librosa()
+    ref = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)
+    ours = mel_filters(sr, n_fft, n_mels)
+    assert ours.dtype == ref.dtype == np.float32 and not ours.flags.writeable
+    np.testing.assert_allclose(ours, ref, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("bpm", [75.0, 128.0, 174.0, 210.0])
+def test_log_mel_and_onset_strength_match_librosa_on_click_tracks(bpm: float) -> None:
+    assert_features_match_librosa(beat_clicks(bpm))
+
+
+@pytest.mark.parametrize("n", [300, N_FFT, 899, 5000, 6001, 3 * SAMPLE_RATE + 77])
+def test_log_mel_and_onset_strength_match_librosa_at_any_length(n: int) -> None:
+    """Lengths shorter than the FFT, a hop off and between FFT blocks."""
+    y = (np.random.default_rng(n).standard_normal(n) * 0.1).astype(np.float32)
+    assert_features_match_librosa(y)
+
+
+def test_mel_power_works_in_blocks_of_bounded_memory() -> None:
+    """A 2-minute song: memory stays far below the (frames x n_fft) float64 matrix of a one-shot STFT (85 MB here),
+    so a 10-minute song needs a few hundred MB at most, not GBs."""
+    y = (np.random.default_rng(0).standard_normal(120 * SAMPLE_RATE) * 0.1).astype(np.float32)
+    frames = 1 + len(y) // HOP_LENGTH
+    tracemalloc.start()
+    try:
+        mel_power(y, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP_LENGTH, n_mels=N_MELS)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    spectrogram = frames * (1 + N_FFT // 2) * 4  # the float32 power spectrogram itself (21 MB)
+    assert peak < 2 * spectrogram + 16 * 2**20 < frames * N_FFT * 8, peak / 2**20
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("parts", [("songs", "quaver", "PrincessOfWinter", "audio.mp3"),
+                                   ("songs", "stepmania", "MechaTribe Assault", "Mecha-Tribe Assault.ogg")])
+def test_log_mel_and_onset_strength_match_librosa_on_real_songs(parts: tuple[str, ...]) -> None:
+    assert_features_match_librosa(load_audio(need_data(*parts)))
 
 
 # ------------------------------------------------------------------------------------------- cache

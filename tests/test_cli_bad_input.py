@@ -145,3 +145,117 @@ def test_bad_input_in_a_real_process(case: str, tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "beatforge.cli", *argv], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and needle in proc.stderr and "Traceback" not in proc.stderr
+
+
+STD_OSU = ("osu file format v14\n[General]\nMode: 0\n[Difficulty]\nSliderMultiplier:1.4\n[TimingPoints]\n"
+           "1000,500,4,2,0,100,1,0\n[HitObjects]\n100,100,1000,1,0\n200,120,1250,1,0\n300,160,1500,1,0\n")
+
+
+def test_remap_on_a_missing_gpu_is_one_line(tmp_path: Path, capsys) -> None:
+    """``--device cuda`` where torch sees no CUDA: one line naming the flag and the way out, exit 2, no output (not
+    a silent fall back to the CPU)."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    (tmp_path / "m.osu").write_text(STD_OSU)
+    out = tmp_path / "out" / "m.osu"
+    rc = main(["remap", str(tmp_path / "m.osu"), "-o", str(out), "--device", "cuda", "--steps", "1"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and err.startswith("beatforge: error: --device cuda:"), err
+    assert "--device cpu" in err and not out.exists()
+
+
+def test_sample_py_on_a_missing_gpu_is_one_line(tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "m.osu").write_text(STD_OSU)
+    proc = subprocess.run([sys.executable, str(repo / "sample.py"), "--beatmap", str(tmp_path / "m.osu"), "--ckpt",
+                           str(repo / "models" / "standard"), "--device", "cuda", "-o", str(tmp_path / "o.osu")],
+                          capture_output=True, text=True, timeout=120, cwd=repo)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("sample.py: error: --device cuda:") and not (tmp_path / "o.osu").exists()
+
+
+def _osz_case(name: str, tmp: Path) -> tuple[Path, str]:
+    """(an .osz given to ``beatforge generate`` as the song, text the error must contain)."""
+    path = tmp / f"{name.replace(' ', '_')}.osz"
+    if name == "not a zip":
+        path.write_bytes(b"PK\x03\x04 this is no archive" * 40)
+        return path, "not a readable zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        if name == "no audio":  # the .osu names audio.mp3, which the archive lacks
+            zf.writestr("a.osu", _osu())
+            return path, "no audio file its .osu files name (they name: audio.mp3)"
+        if name == "no .osu":
+            zf.writestr("audio.mp3", b"\xff\xfb" * 1000)
+            return path, "no .osu beatmap"
+        if name == "traversal member":
+            zf.writestr("a.osu", _osu().replace("audio.mp3", "../../escape.mp3"))
+            zf.writestr("../../escape.mp3", b"\xff\xfb" * 1000)
+            return path, "zip slip"
+        if name == "traversal AudioFilename":  # names a file outside the archive: nothing is read from there
+            zf.writestr("a.osu", _osu().replace("audio.mp3", "../../../etc/passwd"))
+            return path, "no audio file its .osu files name"
+        if name == "zip bomb":
+            zf.writestr("a.osu", _osu())
+            zf.writestr("audio.mp3", b"\0" * (32 << 20))
+            return path, "zip bomb"
+    raise KeyError(name)
+
+
+@pytest.mark.parametrize("case", ["not a zip", "no audio", "no .osu", "traversal member", "traversal AudioFilename",
+                                  "zip bomb"])
+def test_generate_from_a_bad_osz_is_one_line(case: str, tmp_path: Path, capsys) -> None:
+    osz, needle = _osz_case(case, tmp_path)
+    out = tmp_path / "out"
+    rc = main(["generate", str(osz), "--steps", "2", "-o", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2, err
+    assert len(err.splitlines()) == 1 and err.startswith("beatforge: error: "), err
+    assert needle in err and str(osz) in err and "Traceback" not in err, err
+    assert not out.exists() or not any(out.iterdir()), "a failed command left output behind"
+    assert not (tmp_path.parent / "escape.mp3").exists() and not (tmp_path / "escape.mp3").exists()
+
+
+# `beatforge check`: every chart-reading case above, and the inputs only a checker of several paths meets
+CHECK_ONLY_CASES = ["folder without charts", "FIFO", "--level bogus", ".osz without osu!mania"]
+CHECK_CASES = [c for c in CASES if c not in ("missing audio", "0-second audio", "bad --rate")] + CHECK_ONLY_CASES
+
+
+def _check_case(name: str, tmp: Path) -> tuple[list[str], str]:
+    if name in CASES:
+        argv, needle = make_case(name, tmp)
+        return ["check", *argv[1:]], needle
+    if name == "folder without charts":
+        (tmp / "empty").mkdir()
+        (tmp / "empty" / "readme.txt").write_text("no charts here")
+        return ["check", str(tmp / "empty")], "no chart beatforge reads"
+    if name == "FIFO":
+        import os
+
+        os.mkfifo(tmp / "pipe.osu")
+        return ["check", str(tmp / "pipe.osu")], "not a regular file"
+    if name == "--level bogus":
+        (tmp / "l.osu").write_text(_osu())
+        return ["check", str(tmp / "l.osu"), "--level", "bogus"], "--level bogus: one of easy"
+    if name == ".osz without osu!mania":
+        with zipfile.ZipFile(tmp / "std.osz", "w") as zf:
+            zf.writestr("a.osu", STD_OSU)
+        return ["check", str(tmp / "std.osz")], "no osu!mania beatmap"
+    raise KeyError(name)
+
+
+@pytest.mark.parametrize("case", CHECK_CASES)
+def test_check_bad_input_gives_one_clear_line(case: str, tmp_path: Path, capsys) -> None:
+    argv, needle = _check_case(case, tmp_path)
+    rc = main(argv)
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert rc == 2, err
+    assert len(err.splitlines()) == 1 and err.startswith("beatforge: error: "), err
+    assert needle.lower() in err.lower() and "Traceback" not in err, err
+    assert captured.out == ""  # nothing is reported before every path has been read

@@ -1,20 +1,19 @@
 """Writing any chart as osu!mania: an .osu with its audio beside it, or a whole .osz set.
 
-Audio is copied byte for byte where the chart has one audio file (re-encoding would move the notes
-against the music by the new encoder's padding). Frets on Fire songs have stems played together; they
-are mixed once into an Ogg Vorbis file (Vorbis has no encoder padding, so the mix stays in sync).
+The audio goes in as osu! plays it (:mod:`beatforge.audio_export`): an mp3 or Ogg Vorbis file byte for byte
+(re-encoding would move the notes against the music by the new encoder's padding), other formats (flac, wav, m4a)
+transcoded to Ogg Vorbis, and a Frets on Fire song's stems mixed in stereo into one Ogg Vorbis file (Vorbis has no
+encoder padding, so the mix stays in sync).
 """
 
 from __future__ import annotations
 
-import io
 import re
+import tempfile
 import zipfile
 from pathlib import Path
 
-import soundfile as sf
-
-from beatforge.audio import audio_duration, load_audio
+from beatforge.audio import audio_duration
 from beatforge.charts.chart import ManiaChart
 from beatforge.errors import AudioError, BeatforgeError
 from beatforge.fileio import atomic_path, atomic_write_bytes
@@ -58,17 +57,13 @@ def audio_payload(chart: ManiaChart) -> tuple[str, bytes]:
 
 
 def sources_payload(sources) -> tuple[str, bytes]:
-    """(file name, bytes) for osu!: one source as it is, several stems mixed to one Ogg Vorbis file."""
-    if len(sources) == 1:
-        return "audio" + (sources[0].suffix or ".mp3"), sources[0].read_bytes()
-    rate = 44100
-    mix = load_audio(list(sources), sr=rate)
-    buf = io.BytesIO()
-    # Written in blocks: libsndfile's Vorbis encoder crashes (SIGSEGV) when one write call gets minutes of audio.
-    with sf.SoundFile(buf, "w", rate, 1, format="OGG", subtype="VORBIS") as fh:
-        for i in range(0, len(mix), 1 << 15):
-            fh.write(mix[i : i + (1 << 15)])
-    return "audio.ogg", buf.getvalue()
+    """(file name, bytes) for osu!, as :func:`beatforge.audio_export.export_audio` writes it: mp3 and Ogg Vorbis as
+    they are, other formats transcoded to Ogg Vorbis, several stems mixed in stereo."""
+    from beatforge.audio_export import export_audio  # lazy: only writing audio needs it
+
+    with tempfile.TemporaryDirectory(prefix="beatforge-audio-") as tmp:
+        path = export_audio(list(sources), tmp)
+        return path.name, path.read_bytes()
 
 
 def chart_osu_text(chart: ManiaChart, audio_filename: str, extra_metadata: dict[str, str] | None = None) -> str:

@@ -34,13 +34,13 @@ from beatforge.generation.learned.chart_diffusion import ManiaModel, load_mania_
 from beatforge.generation.learned.note_selector import load_selector, select_notes
 from beatforge.generation.learned.onset_network import (
     DENSITY_GRID,
+    OnsetActivations,
     activation_at,
     load_default_rhythm,
-    onset_activation,
 )
 from beatforge.generation.learned.pretrained_audio import FRAME_MS as ACT_FRAME_MS
 from beatforge.generation.learned.pretrained_audio import song_activations
-from beatforge.generation.output import chart_meta
+from beatforge.generation.output import STAR_RATING_MISS, chart_meta, with_seed
 from beatforge.generation.request import ManiaRequest
 from beatforge.generation.rules.beat_grid import (
     SNAP_DIVISORS,
@@ -73,10 +73,20 @@ class ManiaModels:
     @classmethod
     def load(cls, request: ManiaRequest | None = None) -> ManiaModels:
         """The request's model files (default: the shipped ``models/mania``, ``models/rhythm`` and, for
-        ``rhythm="selector"``, ``models/selector``)."""
+        ``rhythm="selector"``, ``models/selector``), on the request's device (``--device``). The note selector, a
+        few thousand weights over a few thousand candidates, stays on the CPU."""
+        from beatforge.runtime import resolve_device  # lazy: imports torch
+
         request = request or ManiaRequest()
+        device = resolve_device(request.device)
         selector = load_selector(request.selector_model) if request.rhythm == "selector" else None
-        return cls(load_mania_model(request.model), load_default_rhythm(request.rhythm_model), selector)
+        chart = load_mania_model(request.model)
+        chart.system.to(device)
+        return cls(chart, load_default_rhythm(request.rhythm_model).to(device), selector)
+
+    @property
+    def device(self):  # noqa: ANN201 (a torch.device)
+        return self.chart.system.scale_factor.device
 
 
 @dataclass(frozen=True)
@@ -84,7 +94,7 @@ class ChartRecipe:
     """What one song's charts share once the networks have run: the onset activations, the timing, and the
     request's rules; :meth:`build` makes a chart at a trial note density from one sampled chart tensor."""
 
-    acts: np.ndarray  # (len(DENSITY_GRID), T') onset probabilities
+    acts: OnsetActivations  # (len(DENSITY_GRID), T') onset probabilities, rows computed on first use
     timing: list[TimingPoint]
     audio_ms: float
     span_s: float  # the stretch of the song with strong onsets: densities are notes per second of it
@@ -211,7 +221,7 @@ def generate_mania(song: str | Path | Song, request: ManiaRequest | None = None,
     """
     import torch  # lazy: torch costs ~1 s of CLI start-up
 
-    request = request or ManiaRequest()
+    request = with_seed(request or ManiaRequest())  # a run without --seed records the seed it drew
     song = resolve_song(song, title=request.title, artist=request.artist)
     duration, path = _checked_duration(song)
     models = models or ManiaModels.load(request)
@@ -235,7 +245,7 @@ def generate_mania(song: str | Path | Song, request: ManiaRequest | None = None,
     _, frames = sample_charts(models.chart, mel, prompts, keys=keys, steps=request.steps, guidance=request.guidance,
                               seed=request.seed, audio_seconds=duration,
                               progress=(lambda i, n: bar.update(1)) if bar else None)
-    acts = onset_activation(models.rhythm, mel, DENSITY_GRID)
+    acts = OnsetActivations(models.rhythm, mel, DENSITY_GRID)  # rows computed as the search reads them
     audio_ms = duration * 1000.0
     span_s = _strong_span_s(acts, audio_ms, duration)
     timing, pick_times = _rhythm_source(request, song, y, acts, frames, models, audio_ms, span_s, reference)
@@ -261,6 +271,8 @@ def generate_mania(song: str | Path | Song, request: ManiaRequest | None = None,
         fit.chart.meta = chart_meta(song, request, prompt, i, fit.star_rating)
         if timing_note:
             fit.chart.meta.extra["Timing"] = timing_note
+        if fit.missed:  # what was asked, what was reached and why (the .osu, the CLI and the page show it)
+            fit.chart.meta.extra[STAR_RATING_MISS] = fit.note()
         out.append(fit.chart)
         if bar:
             bar.update(1)

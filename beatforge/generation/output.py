@@ -1,22 +1,54 @@
 """Writing a generated set: the .osu files, the audio beside them, one .osz, and a preview PNG per chart.
 
 Every chart carries Mug Diffusion's markers of generated maps, ``AIMode:`` and ``AIPrompt:`` lines in [Metadata],
-and its request (prompt, guidance, steps, seed) in its tags, so a chart says how to make it again.
+and its request (prompt, guidance, steps, seed) in its tags, so a chart says how to make it again: a run without a
+seed draws one (:func:`with_seed`), and :func:`chart_seed` reads it back. A chart that misses its requested star rating
+by more than STAR_RATING_TOLERANCE says so in a ``StarRatingMiss:`` line (:data:`STAR_RATING_MISS`).
+
+The audio is written by :func:`beatforge.generation.audio_export.export_audio`: mp3 and ogg as they are, anything else
+(and a Frets on Fire song's stems, mixed in stereo) as Ogg Vorbis.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
 
 from beatforge import __version__
+from beatforge.audio_export import export_audio
 from beatforge.charts.chart import ChartMeta, ManiaChart
 from beatforge.fileio import atomic_write_bytes
-from beatforge.formats.export import export_osz, osu_texts, safe_name, sources_payload
+from beatforge.formats.export import export_osz, osu_texts, safe_name
 from beatforge.generation.request import ManiaRequest
 from beatforge.generation.song import Song, resolve_song
+
+# The chart.meta.extra key (a [Metadata] line of the .osu) of a chart that misses its requested star rating:
+# "asked 6.50: <why>" (see beatforge.generation.rules.star_rating_fit.Fit.note); absent where the chart meets it
+STAR_RATING_MISS = "StarRatingMiss"
+# The seeds a run without one draws: what --seed takes back
+SEED_RANGE = 2**31
+_SEED_RE = re.compile(r"(?:^|[\s,])seed=(\d+)(?=$|[\s,])")
+
+
+def with_seed(request: ManiaRequest) -> ManiaRequest:
+    """The request with its seed, drawn (0 to 2**31 - 1) where it has none, so every run can be made again."""
+    if request.seed is not None:
+        return request
+    return dataclasses.replace(request, seed=secrets.randbelow(SEED_RANGE))
+
+
+def chart_seed(chart: ManiaChart) -> int | None:
+    """The seed a generated chart was made with (from its AIPrompt, else its tags); None for another chart."""
+    for text in (chart.meta.extra.get("AIPrompt", ""), chart.meta.tags):
+        found = _SEED_RE.search(text or "")
+        if found:
+            return int(found.group(1))
+    return None
 
 
 def chart_meta(song: Song, request: ManiaRequest, prompt: dict, index: int, got_star_rating: float) -> ChartMeta:
@@ -46,7 +78,6 @@ def write_set(charts: list[ManiaChart], song: str | Path | Song, out_dir: str | 
     (the staging folder is removed on the way out)."""
     song = resolve_song(song)
     out = Path(out_dir)
-    audio = sources_payload(song.sources)
     out.mkdir(parents=True, exist_ok=True)
     for c in charts:
         c.meta.audio = tuple(song.sources)
@@ -54,9 +85,9 @@ def write_set(charts: list[ManiaChart], song: str | Path | Song, out_dir: str | 
     stem = safe_name(f"{song.artist} - {song.title}" if song.artist != "Unknown" else song.title)
     stage = Path(tempfile.mkdtemp(prefix=".beatforge-set-", suffix=".part", dir=out))
     try:
-        staged = [export_osz(charts, stage / (stem + ".osz"), audio=audio, extra_metadata=ai)]
-        atomic_write_bytes(stage / audio[0], audio[1])
-        staged.append(stage / audio[0])
+        audio_path = export_audio(song.sources, stage)
+        audio = (audio_path.name, audio_path.read_bytes())
+        staged = [export_osz(charts, stage / (stem + ".osz"), audio=audio, extra_metadata=ai), audio_path]
         osu_files = []
         for name, text in osu_texts(charts, audio[0], ai).items():
             atomic_write_bytes(stage / name, text.encode("utf-8"))
@@ -74,4 +105,4 @@ def write_set(charts: list[ManiaChart], song: str | Path | Song, out_dir: str | 
     return [*rest, osz]
 
 
-__all__ = ["chart_meta", "write_set"]
+__all__ = ["SEED_RANGE", "STAR_RATING_MISS", "chart_meta", "chart_seed", "with_seed", "write_set"]

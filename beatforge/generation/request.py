@@ -18,6 +18,7 @@ from typing import Any
 
 from beatforge.constants import (
     BPM_RANGE,
+    DEVICES,
     GUIDANCE_RANGE,
     LN_RATIO_RANGE,
     MAP_TYPES,
@@ -68,6 +69,8 @@ class ManiaRequest:
         rhythm: where note times come from (``--rhythm``): ``network`` (the rhythm network and the beat-grid
             rules), ``selector`` (the note selector over pretrained onset and beat activations) or ``diffusion``
             (the latent diffusion model's own notes, Mug Diffusion's design).
+        device: where the networks run (``--device``): ``auto`` (the GPU when there is one), ``cpu``, ``cuda``,
+            ``mps``.
     """
 
     keys: int = 4
@@ -93,13 +96,14 @@ class ManiaRequest:
     rhythm_model: Path | None = None
     selector_model: Path | None = None
     rhythm: str = "network"
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         _check_types(self, ints={"keys": "--keys", "count": "--count", "steps": "--steps", "seed": "--seed"},
                      reals={"guidance": "--cfg", "ln_ratio": "--ln-ratio", "bpm": "--bpm", "offset": "--offset",
                             "min_jack_ms": "--min-jack-ms"},
                      texts={"map_type": "--map-type", "style": "--style", "title": "--title", "artist": "--artist",
-                            "rhythm": "--rhythm"},
+                            "rhythm": "--rhythm", "device": "--device"},
                      paths={"timing_from": "--timing-from", "model": "--ckpt", "rhythm_model": "--rhythm-ckpt",
                             "selector_model": "--selector-ckpt"})
         stars = self.star_ratings
@@ -157,6 +161,7 @@ class ManiaRequest:
             raise BeatforgeError(f"--bpm {self.bpm:g}: must be between {BPM_RANGE[0]:g} and {BPM_RANGE[1]:g}")
         if self.offset is not None and self.bpm is None and self.timing_from is None:
             raise BeatforgeError("--offset needs --bpm")
+        _check_device(self.device)
         if self.rhythm not in RHYTHM_SOURCES:
             raise BeatforgeError(f"--rhythm {self.rhythm}: must be one of {', '.join(RHYTHM_SOURCES)}")
         if self.offset is not None and not (math.isfinite(self.offset) and abs(self.offset) <= MAX_OFFSET_MS):
@@ -190,6 +195,11 @@ class ManiaRequest:
         for name, v in self.msd.items():
             p[name] = float(v)
         return p
+
+
+def _check_device(device: str) -> None:
+    if device not in DEVICES:
+        raise BeatforgeError(f"--device {device}: must be one of {', '.join(DEVICES)}")
 
 
 def _check_types(req, *, ints: dict[str, str], reals: dict[str, str], texts: dict[str, str],
@@ -228,6 +238,7 @@ class RemapRequest:
         seed: random seed.
         beatmap_idx: beatmap_idx.json (default: the one in the model directory).
         spacing: project positions onto the map's spacing (``--free-spacing`` turns it off).
+        device: where the DiT runs (``--device``): ``auto`` (the GPU when there is one), ``cpu``, ``cuda``, ``mps``.
     """
 
     model: Path | None = None
@@ -237,12 +248,14 @@ class RemapRequest:
     seed: int = 0
     beatmap_idx: Path | None = None
     spacing: bool = True
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         _check_types(self, ints={"steps": "--steps", "seed": "--seed"}, reals={"guidance": "--cfg-scale"},
-                     texts={}, paths={"model": "--ckpt", "beatmap_idx": "--beatmap-idx"})
+                     texts={"device": "--device"}, paths={"model": "--ckpt", "beatmap_idx": "--beatmap-idx"})
         if not 0 <= self.seed < 2**63:
             raise BeatforgeError(f"--seed {self.seed}: must be from 0 to 2**63 - 1")
+        _check_device(self.device)
         if self.style_id is not None:
             object.__setattr__(self, "style_id", str(self.style_id))
         for name in ("model", "beatmap_idx"):

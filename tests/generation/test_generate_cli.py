@@ -55,17 +55,17 @@ def test_writes_osu_osz_audio_and_previews(generated) -> None:
     out, names = generated
     osus = [n for n in names if n.endswith(".osu")]
     assert len(osus) == 2 and len([n for n in names if n.endswith(".png")]) == 2
-    assert "audio.wav" in names and "synthetic clicks.osz" in names
+    assert "audio.ogg" in names and "synthetic clicks.osz" in names  # osu! plays mp3 and ogg: the wav is transcoded
     assert not [n for n in names if n.endswith(".part")]
     for n in osus:
         text = (out / n).read_text(encoding="utf-8")
         assert "AIMode:beatforge v" in text and "AIPrompt:" in text and "jumpstream_flag=True" in text
-        assert "Mode: 3" in text and "CircleSize:4" in text
+        assert "Mode: 3" in text and "CircleSize:4" in text and "AudioFilename: audio.ogg" in text
         attrs = rosu.Difficulty().calculate(rosu.Beatmap(path=str(out / n)))
         assert attrs.stars > 0
     with zipfile.ZipFile(out / "synthetic clicks.osz") as zf:
         members = zf.namelist()
-    assert "audio.wav" in members and sum(m.endswith(".osu") for m in members) == 2
+    assert "audio.ogg" in members and sum(m.endswith(".osu") for m in members) == 2
 
 
 def test_star_rating_spread_follows_the_request(generated) -> None:
@@ -175,3 +175,108 @@ def test_a_frets_on_fire_folder_is_one_song_with_its_stems_mixed(tmp_path: Path)
     assert "audio.ogg" in names and "beatforge synthetic - Click Song.osz" in names
     osu = next(out.glob("*.osu")).read_text(encoding="utf-8")
     assert "Title:Click Song" in osu and "Artist:beatforge synthetic" in osu and "AudioFilename: audio.ogg" in osu
+
+
+# ------------------------------------------------------------------------------------------------ star-rating misses
+def _chart_lines(out: str) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith("AI v")]
+
+
+def test_an_unreachable_star_rating_is_reported_with_why(tmp_path: Path, capsys) -> None:
+    song = _click_song(tmp_path / "short clicks.wav", 8.0)  # 8 s of clicks: 8 stars are out of reach at 4K
+    out = tmp_path / "out"
+    assert main(["generate", str(song), "--sr", "8", "--sr", "2", "--steps", "2", "--seed", "5", "--no-preview",
+                 "-o", str(out)]) == 0
+    lines = _chart_lines(capsys.readouterr().out)
+    assert len(lines) == 2
+    miss, met = sorted(lines, key=lambda line: "asked" not in line)
+    assert "(asked 8.00: the song's onsets allow at most " in miss and "at 4K" in miss, miss
+    assert "asked" not in met, met  # 2 stars are reachable: nothing to say
+    osus = {p.read_text(encoding="utf-8") for p in out.glob("*.osu")}
+    missed = [t for t in osus if "StarRatingMiss:asked 8.00: " in t]
+    assert len(missed) == 1 and sum("StarRatingMiss" in t for t in osus) == 1
+    line = next(x for x in missed[0].splitlines() if x.startswith("StarRatingMiss:"))
+    assert f"({line.removeprefix('StarRatingMiss:')})" in miss  # one line of the .osu, the words the CLI printed
+    attrs = rosu.Difficulty().calculate(rosu.Beatmap(path=str(next(p for p in out.glob("*.osu")
+                                                                   if "StarRatingMiss" in p.read_text()))))
+    assert attrs.stars < 8.0 - 0.15  # the file still parses, and it is a miss indeed
+
+
+def test_the_miss_is_in_the_chart_meta_where_the_page_reads_it(song: Path) -> None:
+    from beatforge.generation.output import STAR_RATING_MISS
+
+    charts = generate_mania(song, ManiaRequest(star_ratings=(8.0, 2.0), steps=2, seed=4))
+    assert charts[0].meta.extra[STAR_RATING_MISS].startswith("asked 8.00: ")
+    assert STAR_RATING_MISS not in charts[1].meta.extra
+
+
+# ------------------------------------------------------------------------------------------------ seeds
+def test_a_run_without_a_seed_records_one_that_makes_it_again(tmp_path: Path, capsys) -> None:
+    from beatforge.generation.output import chart_seed
+
+    song = _click_song(tmp_path / "seed clicks.wav", 8.0)
+    request = ManiaRequest(star_ratings=(2.5,), steps=2)
+    first, second = generate_mania(song, request)[0], generate_mania(song, request)[0]
+    seeds = chart_seed(first), chart_seed(second)
+    assert None not in seeds and seeds[0] != seeds[1]  # drawn, recorded, and not the same twice
+    assert f"seed={seeds[0]}" in first.meta.tags and f"seed={seeds[0]}," in first.meta.extra["AIPrompt"]
+    again = generate_mania(song, ManiaRequest(star_ratings=(2.5,), steps=2, seed=seeds[0]))[0]
+    assert np.array_equal(first.starts, again.starts) and np.array_equal(first.columns, again.columns)
+    assert np.array_equal(np.nan_to_num(first.ends, nan=-1), np.nan_to_num(again.ends, nan=-1))
+    # the CLI says which seed it drew, and the .osu records it
+    out = tmp_path / "out"
+    assert main(["generate", str(song), "--sr", "2.5", "--steps", "2", "--no-preview", "-o", str(out)]) == 0
+    printed = [x for x in capsys.readouterr().out.splitlines() if x.startswith("seed ")]
+    assert len(printed) == 1
+    seed = int(printed[0].split()[1])
+    assert printed[0] == f"seed {seed} (run again with --seed {seed} for the same charts)"
+    assert f"seed={seed}" in next(out.glob("*.osu")).read_text(encoding="utf-8")
+
+
+# ------------------------------------------------------------------------------------------------ .osz as the song
+def _osz(path: Path, audio: tuple[str, bytes] | None, audio_filename: str = "my song.ogg") -> Path:
+    """An .osz made by beatforge's own writer: one 4K chart naming ``audio_filename``, with ``audio`` inside."""
+    from beatforge.charts.chart import ChartMeta, ManiaChart, TimingPoint
+    from beatforge.formats.export import export_osz
+
+    chart = ManiaChart(4, np.array([1000.0, 1400.0]), np.full(2, np.nan), np.array([0, 2]), [TimingPoint(500.0, 400.0)],
+                       meta=ChartMeta(title="Osz Title", artist="Osz Artist", version="Hard"))
+    if audio is None:
+        return export_osz([chart], path, with_audio=False)
+    assert audio[0] == audio_filename
+    return export_osz([chart], path, audio=audio)
+
+
+def test_an_osz_is_charted_from_the_audio_its_osu_names(tmp_path: Path, capsys) -> None:
+    ogg = tmp_path / "clicks.ogg"
+    _click_song(ogg, 8.0)
+    osz = _osz(tmp_path / "someone's set.osz", ("my song.ogg", ogg.read_bytes()))
+    out = tmp_path / "out"
+    assert main(["generate", str(osz), "--sr", "2", "--steps", "2", "--seed", "1", "--no-preview",
+                 "-o", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert "audio.ogg" in names and "Osz Artist - Osz Title.osz" in names, names
+    assert (out / "audio.ogg").read_bytes() == ogg.read_bytes()  # the member, unchanged
+    text = next(out.glob("*.osu")).read_text(encoding="utf-8")
+    assert "Title:Osz Title" in text and "Artist:Osz Artist" in text and "AudioFilename: audio.ogg" in text
+    # --title / --artist still win over the archive's
+    out2 = tmp_path / "out2"
+    assert main(["generate", str(osz), "--sr", "2", "--steps", "2", "--seed", "1", "--no-preview", "--title", "Mine",
+                 "-o", str(out2)]) == 0
+    assert "Title:Mine" in next(out2.glob("*.osu")).read_text(encoding="utf-8")
+
+
+def test_an_osz_song_leaves_no_temporary_folder_behind(tmp_path: Path) -> None:
+    import gc
+
+    from beatforge.generation.song import resolve_song
+
+    ogg = tmp_path / "clicks.ogg"
+    _click_song(ogg, 6.0)
+    song = resolve_song(_osz(tmp_path / "set.osz", ("my song.ogg", ogg.read_bytes())))
+    extracted = Path(song.sources[0].path)
+    assert extracted.read_bytes() == ogg.read_bytes() and song.title == "Osz Title"
+    assert extracted.parent != tmp_path and [p.name for p in extracted.parent.iterdir()] == ["audio.ogg"]
+    del song
+    gc.collect()
+    assert not extracted.parent.exists()

@@ -81,4 +81,5 @@ def load_default_rhythm(path: str | Path | None = None) -> OnsetNet:
     return load_rhythm_model(path or DEFAULT_RHYTHM_MODEL)
 
 
-__all__ = ["DEFAULT_RHYTHM_MODEL", "DENSITY_GRID", "OnsetActivations", "onset_activation", "activation_at", "load_default_rhythm"]
+__all__ = ["DEFAULT_RHYTHM_MODEL", "DENSITY_GRID", "OnsetActivations", "onset_activation", "activation_at",
+           "load_default_rhythm"]

@@ -2,9 +2,11 @@
 
 Estimation (:func:`estimate_timing`), for songs of constant tempo:
 
-1. librosa's onset-strength envelope (spectral flux of a log-mel spectrogram; 512-sample window, hop 128 = 5.8 ms).
-2. A first tempo from ``librosa.beat.beat_track`` (tempogram + dynamic-programming beat tracker), refined by a
-   least-squares line through the tracked beat times (each beat numbered by rounding its distance from the
+1. The onset-strength envelope (spectral flux of a log-mel spectrogram; 512-sample window, hop 128 = 5.8 ms):
+   librosa's ``onset.onset_strength``, written with numpy (:func:`beatforge.audio.onset_strength`).
+2. A first tempo from librosa's tempogram and dynamic-programming beat tracker (hand-written with numpy in
+   :mod:`beatforge.generation.rules.beat_tracking`, the same numbers without librosa's seconds of import), refined
+   by a least-squares line through the tracked beat times (each beat numbered by rounding its distance from the
    first one in periods, so a skipped or doubled beat does not bend the line).
 3. A fine search around that tempo by *epoch folding*: the envelope is folded at each candidate period and
    the candidate whose folded profile has the sharpest peak wins. Over a whole song a 0.01 % tempo error
@@ -31,11 +33,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from beatforge.audio import import_librosa
+from beatforge.audio import onset_strength
 from beatforge.charts.chart import ManiaChart, TimingPoint
-from beatforge.constants import ONSET_HOP, ONSET_N_FFT, ONSET_N_MELS, SAMPLE_RATE
+from beatforge.constants import ONSET_HOP, SAMPLE_RATE
 from beatforge.errors import BeatforgeError
 from beatforge.formats.loader import load_chart
+from beatforge.generation.rules.beat_tracking import beat_track, frames_to_time, tempo
 from beatforge.generation.rules.peaks import strong_peaks
 
 __all__ = ["DIVISOR_ORDER", "align_to_onsets", "beat_aligned_timing", "estimate_timing", "fold_bpm",
@@ -65,12 +68,9 @@ def fold_bpm(bpm: float, bpm_range: tuple[float, float] = (60.0, 300.0), preferr
 
 
 def _onset_envelope(y: np.ndarray, sr: int) -> np.ndarray:
-    librosa = import_librosa()  # lazy: librosa (and numba) cost seconds of start-up
-
     # A short window: the flux of a 2048-sample (93 ms) frame peaks 20-40 ms after a real note's start,
     # one of 512 samples (23 ms) about 10 ms after (measured on ../shared/data, benchmarks/timing_accuracy.py).
-    env = librosa.onset.onset_strength(y=y, sr=sr, hop_length=ONSET_HOP, n_fft=ONSET_N_FFT, n_mels=ONSET_N_MELS)
-    env = np.asarray(env, dtype=np.float64)
+    env = np.asarray(onset_strength(y, sr=sr), dtype=np.float64)
     env -= np.median(env)
     return np.clip(env, 0.0, None)
 
@@ -160,8 +160,6 @@ def estimate_timing(y: np.ndarray, sr: int = SAMPLE_RATE, *, bpm_range: tuple[fl
     beat_length``: the first beat line at or after the audio's start. The BPM is octave-folded toward
     120-200 (see the module docstring) and kept inside ``bpm_range``.
     """
-    librosa = import_librosa()  # lazy: librosa (and numba) cost seconds of start-up
-
     y = np.asarray(y, dtype=np.float32).reshape(-1)
     lo, hi = float(bpm_range[0]), float(bpm_range[1])
     if len(y) < sr * 2 or not np.any(y):
@@ -169,15 +167,13 @@ def estimate_timing(y: np.ndarray, sr: int = SAMPLE_RATE, *, bpm_range: tuple[fl
     env = _onset_envelope(y, sr)
     frame_s = ONSET_HOP / sr
 
-    # 1. a first tempo and beat track from librosa (on a 4x coarser envelope: the tracker's own hop is 512)
+    # 1. a first tempo and beat track, librosa's (on a 4x coarser envelope: the tracker's own hop is 512)
     coarse = env[: len(env) // 4 * 4].reshape(-1, 4).max(axis=1)
-    tempo0 = float(
-        np.atleast_1d(librosa.feature.tempo(onset_envelope=coarse, sr=sr, hop_length=ONSET_HOP * 4,
-                                            start_bpm=_START_BPM))[0]
-    )
+    tempo0 = tempo(coarse, sr=sr, hop_length=ONSET_HOP * 4, start_bpm=_START_BPM)
     if not np.isfinite(tempo0) or tempo0 <= 0:
         tempo0 = 120.0
-    _, beats = librosa.beat.beat_track(onset_envelope=coarse, sr=sr, hop_length=ONSET_HOP * 4, bpm=tempo0, units="time")
+    beats = frames_to_time(beat_track(coarse, sr=sr, hop_length=ONSET_HOP * 4, bpm=tempo0), sr=sr,
+                           hop_length=ONSET_HOP * 4)
     period = _line_fit_period(np.asarray(beats, dtype=np.float64), 60.0 / tempo0)
     bpm = fold_bpm(60.0 / period, (lo, hi))
 
