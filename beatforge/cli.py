@@ -371,15 +371,29 @@ def mania_request_from_args(args: argparse.Namespace) -> ManiaRequest:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from beatforge.analysis.star_rating import star_rating  # lazy: rosu-pp, torch and librosa stay out of --help
-    from beatforge.generation.mania import generate_mania
-    from beatforge.generation.output import STAR_RATING_MISS, chart_seed, write_set
+    from concurrent.futures import ThreadPoolExecutor  # lazy: only generate overlaps work
+
+    from beatforge.generation.song import decode_song
 
     request = mania_request_from_args(args)
     if args.output.exists() and not args.output.is_dir():
         raise BeatforgeError(f"-o {args.output}: a file, not a folder for the charts")
     song = resolve_song(args.audio, title=request.title, artist=request.artist)
-    charts = generate_mania(song, request, progress=True)
+    # Decode the song (and estimate its tempo) on a second thread while this one imports torch and loads the models:
+    # both take a second or two, and decoding is numpy and libsndfile, which mostly leave the interpreter free.
+    estimate = request.rhythm != "selector" and request.bpm is None and request.timing_from is None
+    with ThreadPoolExecutor(1, thread_name_prefix="decode") as pool:
+        decoded = pool.submit(decode_song, song, estimate_beat=estimate)
+        try:
+            from beatforge.analysis.star_rating import star_rating  # lazy: rosu-pp and torch stay out of --help
+            from beatforge.generation.mania import ManiaModels, generate_mania
+            from beatforge.generation.output import STAR_RATING_MISS, chart_seed, write_set
+
+            models = ManiaModels.load(request)
+        except BaseException:
+            decoded.cancel()
+            raise
+        charts = generate_mania(song, request, models=models, progress=True, audio=decoded.result())
     written = write_set(charts, song, args.output, previews=not args.no_preview)
     for c in charts:
         miss = c.meta.extra.get(STAR_RATING_MISS)  # "asked 6.50: <why>" where the chart misses its star rating

@@ -26,9 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from beatforge.audio import audio_duration, load_audio, log_mel
 from beatforge.charts.chart import ManiaChart, TimingPoint
-from beatforge.constants import FRAME_MS, LN_RATIO_OF_MAP_TYPE, MAX_AUDIO_SECONDS, MIN_AUDIO_SECONDS
+from beatforge.constants import FRAME_MS, LN_RATIO_OF_MAP_TYPE
 from beatforge.errors import BeatforgeError
 from beatforge.generation.learned.chart_diffusion import ManiaModel, load_mania_model, sample_charts
 from beatforge.generation.learned.note_selector import load_selector, select_notes
@@ -57,7 +56,7 @@ from beatforge.generation.rules.peaks import peak_candidates, pick_onsets
 from beatforge.generation.rules.playability import make_playable
 from beatforge.generation.rules.star_rating_fit import fit_density
 from beatforge.generation.rules.timing import beat_aligned_timing, reference_timing, snap_chart, song_timing
-from beatforge.generation.song import Song, resolve_song
+from beatforge.generation.song import Song, SongAudio, checked_duration, decode_song, resolve_song
 from beatforge.models.note_selector import NoteSelectorNet
 from beatforge.models.onset_net import OnsetNet
 
@@ -146,20 +145,6 @@ class ChartRecipe:
         return make_playable(chart, audio_ms=self.audio_ms, min_jack_ms=self.min_jack_ms, min_ln_ms=self.beat / 4)
 
 
-def _checked_duration(song: Song) -> tuple[float, Path]:
-    """The song's duration (s, from the header) and its first file, checked: long enough and short enough."""
-    path = Path(song.sources[0].path)
-    duration = audio_duration(list(song.sources))
-    if duration <= 0:
-        raise BeatforgeError(f"{path}: the audio is 0 seconds long")
-    if duration < MIN_AUDIO_SECONDS:
-        raise BeatforgeError(f"{path}: the audio lasts {duration:.1f} s; at least {MIN_AUDIO_SECONDS:g} s is needed")
-    if duration > MAX_AUDIO_SECONDS:
-        raise BeatforgeError(f"{path}: the audio lasts {duration / 60:.0f} min; at most {MAX_AUDIO_SECONDS / 60:.0f} "
-                             "min can be charted in one run")
-    return duration, path
-
-
 def diffusion_activation(frames: list[np.ndarray], keys: int, audio_ms: float) -> tuple[np.ndarray, np.ndarray]:
     """The latent diffusion model's own rhythm (Mug Diffusion's design, ``--rhythm diffusion``): for every chart
     frame, the time of its most likely note start and that probability, averaged over the sampled charts."""
@@ -181,11 +166,12 @@ def _strong_span_s(acts: np.ndarray, audio_ms: float, duration: float) -> float:
 
 
 def _rhythm_source(request: ManiaRequest, song: Song, y: np.ndarray, acts: np.ndarray, frames: list[np.ndarray],
-                   models: ManiaModels, audio_ms: float, span_s: float, reference: list[TimingPoint] | None
-                   ) -> tuple[list[TimingPoint], Callable[[int], np.ndarray] | None]:
+                   models: ManiaModels, audio_ms: float, span_s: float, reference: list[TimingPoint] | None,
+                   estimate: TimingPoint | None = None) -> tuple[list[TimingPoint], Callable[[int], np.ndarray] | None]:
     """The charts' timing, and where their note times come from (None: the rhythm network and the beat-grid
-    rules; else a function n -> the n note times). ``reference``: the ``--timing-from`` chart's timing."""
-    given = {"bpm": request.bpm, "offset": request.offset, "reference": reference}
+    rules; else a function n -> the n note times). ``reference``: the ``--timing-from`` chart's timing;
+    ``estimate``: the audio's tempo estimate where it was made beforehand."""
+    given = {"bpm": request.bpm, "offset": request.offset, "reference": reference, "estimate": estimate}
     if request.rhythm == "selector":
         front = song_activations(list(song.sources))
         if models.selector is None:
@@ -206,7 +192,8 @@ def _rhythm_source(request: ManiaRequest, song: Song, y: np.ndarray, acts: np.nd
 
 
 def generate_mania(song: str | Path | Song, request: ManiaRequest | None = None, *,
-                   models: ManiaModels | None = None, progress: bool = False) -> list[ManiaChart]:
+                   models: ManiaModels | None = None, progress: bool = False,
+                   audio: SongAudio | None = None) -> list[ManiaChart]:
     """Charts for a song: ``request.count`` per requested star rating, sampled in one batch.
 
     Args:
@@ -215,6 +202,8 @@ def generate_mania(song: str | Path | Song, request: ManiaRequest | None = None,
         request: what to make (default: ``ManiaRequest()``, one 4K chart at 4 stars).
         models: networks already loaded (:meth:`ManiaModels.load`), when generating many times.
         progress: show a progress bar.
+        audio: the song already decoded (:func:`~beatforge.generation.song.decode_song`), e.g. while torch was
+            importing; decoded here otherwise.
 
     Raises:
         BeatforgeError: bad audio, a key count the model lacks, a value out of range, too many charts.
@@ -223,7 +212,7 @@ def generate_mania(song: str | Path | Song, request: ManiaRequest | None = None,
 
     request = with_seed(request or ManiaRequest())  # a run without --seed records the seed it drew
     song = resolve_song(song, title=request.title, artist=request.artist)
-    duration, path = _checked_duration(song)
+    duration, path = checked_duration(song)
     models = models or ManiaModels.load(request)
     keys = request.keys
     if models.chart.keys and keys not in models.chart.keys:
@@ -231,10 +220,8 @@ def generate_mania(song: str | Path | Song, request: ManiaRequest | None = None,
                              "keys (train or fine-tune one with that key count)")
     # read before minutes of sampling, so a bad --timing-from chart fails first
     reference = reference_timing(request.timing_from) if request.timing_from is not None else None
-    y = load_audio(list(song.sources))
-    if float(np.max(np.abs(y))) < 1e-4:
-        raise BeatforgeError(f"{path}: the audio is silent")
-    mel = log_mel(y)
+    audio = audio or decode_song(song)
+    y, mel = audio.y, audio.mel
     prompts = request.prompts()
     torch.set_flush_denormal(True)
     bar = None
@@ -248,7 +235,8 @@ def generate_mania(song: str | Path | Song, request: ManiaRequest | None = None,
     acts = OnsetActivations(models.rhythm, mel, DENSITY_GRID)  # rows computed as the search reads them
     audio_ms = duration * 1000.0
     span_s = _strong_span_s(acts, audio_ms, duration)
-    timing, pick_times = _rhythm_source(request, song, y, acts, frames, models, audio_ms, span_s, reference)
+    timing, pick_times = _rhythm_source(request, song, y, acts, frames, models, audio_ms, span_s, reference,
+                                        audio.beat)
     fits = grid_fits(acts, timing, audio_ms)
     estimated = request.bpm is None and request.timing_from is None
     timing_note = "" if fits or not request.snap or not estimated else (

@@ -94,7 +94,7 @@ def write_set(charts: list[ManiaChart], song: str | Path | Song, out_dir: str | 
             osu_files.append(stage / name)
         staged += osu_files
         if previews:
-            from beatforge.charts.preview import render_preview  # lazy: matplotlib costs ~1 s of start-up
+            from beatforge.charts.preview import render_preview  # lazy: Pillow is only needed when previews are drawn
 
             staged += [render_preview(c, path.with_suffix(".png")) for path, c in zip(osu_files, charts)]
         for path in staged:

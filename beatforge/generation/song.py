@@ -18,9 +18,12 @@ import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from beatforge.archive import chart_members, find_member, read_member
+from beatforge.audio import audio_duration, load_audio, log_mel
 from beatforge.charts.chart import AudioSource
-from beatforge.constants import GENERIC_STEMS, MAX_ARCHIVE_AUDIO_BYTES
+from beatforge.constants import GENERIC_STEMS, MAX_ARCHIVE_AUDIO_BYTES, MAX_AUDIO_SECONDS, MIN_AUDIO_SECONDS
 from beatforge.errors import AudioError, BeatforgeError
 from beatforge.fileio import decode_text
 from beatforge.formats.fretsonfire import audio_stems, read_song_ini
@@ -137,3 +140,41 @@ def _extracted(path: Path, member: str, title: str | None, artist: str | None) -
 
 
 __all__ = ["Song", "resolve_song"]
+
+
+@dataclass
+class SongAudio:
+    """A song's decoded audio and what generation reads of it before any network runs: the mono waveform, its
+    log-mel, and (where the timing is to be estimated) the estimated beat. :func:`decode_song` makes it without
+    torch, so the CLI decodes while torch is still importing (:func:`beatforge.cli` ``generate``)."""
+
+    y: object  # (N,) float32 waveform at SAMPLE_RATE
+    mel: object  # (N_MELS, T) float32 log-mel
+    beat: object = None  # the estimated TimingPoint (BPM and phase from the audio), or None
+
+
+def checked_duration(song: Song) -> tuple[float, Path]:
+    """The song's duration (s, from the header) and its first file, checked: long enough and short enough."""
+    path = Path(song.sources[0].path)
+    duration = audio_duration(list(song.sources))
+    if duration <= 0:
+        raise BeatforgeError(f"{path}: the audio is 0 seconds long")
+    if duration < MIN_AUDIO_SECONDS:
+        raise BeatforgeError(f"{path}: the audio lasts {duration:.1f} s; at least {MIN_AUDIO_SECONDS:g} s is needed")
+    if duration > MAX_AUDIO_SECONDS:
+        raise BeatforgeError(f"{path}: the audio lasts {duration / 60:.0f} min; at most {MAX_AUDIO_SECONDS / 60:.0f} "
+                             "min can be charted in one run")
+    return duration, path
+
+
+def decode_song(song: Song, *, estimate_beat: bool = False) -> SongAudio:
+    """Decode ``song``'s audio (stems mixed), refuse silence, and compute its log-mel and, with ``estimate_beat``,
+    its tempo estimate (:func:`beatforge.generation.rules.timing.estimate_timing`): numpy only."""
+    # lazy: the timing rules import the chart readers, which every other command that resolves a song does without
+    from beatforge.generation.rules.timing import estimate_timing
+
+    checked_duration(song)  # from the header: a song too long is refused before it is decoded
+    y = load_audio(list(song.sources))
+    if float(np.max(np.abs(y))) < 1e-4:
+        raise BeatforgeError(f"{song.sources[0].path}: the audio is silent")
+    return SongAudio(y, log_mel(y), estimate_timing(y) if estimate_beat else None)

@@ -319,15 +319,16 @@ def reference_timing(timing_from) -> list[TimingPoint]:
 
 
 def song_timing(y: np.ndarray, acts: np.ndarray, audio_ms: float, *, bpm: float | None = None,
-                offset: float | None = None, reference: list[TimingPoint] | None = None) -> list[TimingPoint]:
+                offset: float | None = None, reference: list[TimingPoint] | None = None,
+                estimate: TimingPoint | None = None) -> list[TimingPoint]:
     """The charts' timing: a reference chart's (:func:`reference_timing`), from ``bpm``/``offset``, or estimated
-    from the waveform ``y`` (BPM) and phase-aligned to the rhythm model's onsets ``acts`` (validated by the request
-    beforehand)."""
+    from the waveform ``y`` (BPM; ``estimate`` where :func:`estimate_timing` already ran) and phase-aligned to the
+    rhythm model's onsets ``acts`` (validated by the request beforehand)."""
     if reference is not None:
         return list(reference)
     if bpm is not None:
         return [TimingPoint(float(offset or 0.0), 60000.0 / bpm, 4)]
-    tp = estimate_timing(y)
+    tp = estimate if estimate is not None else estimate_timing(y)
     return [align_to_onsets(tp, *strong_peaks(acts, audio_ms))]
 
 
