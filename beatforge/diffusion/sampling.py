@@ -97,7 +97,7 @@ def sample(
     cond: Any,
     uncond: Any = None,
     *,
-    steps: int = 30,
+    steps: int = 20,
     guidance: float = 1.0,
     sampler: str = "dpm++",
     generator: torch.Generator | None = None,

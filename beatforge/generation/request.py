@@ -76,7 +76,10 @@ class ManiaRequest:
     keys: int = 4
     star_ratings: tuple[float, ...] = (4.0,)
     count: int = 1
-    steps: int = 30
+    # 20 DPM-Solver++ steps: the sampler has converged by then (on a 3-minute song the decoded chart tensor at 15,
+    # 20 and 30 steps is 0.11-0.20 RMS from the 50-step one, against 4.5 between two seeds; 96-98 % of note columns
+    # agree with 50 steps, 26 % between seeds), and each step costs ~55 ms of a 2-core CPU's 6-second budget
+    steps: int = 20
     guidance: float = 5.0
     seed: int | None = None
     ln_ratio: float | None = None

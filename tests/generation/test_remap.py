@@ -37,10 +37,9 @@ def golden_map(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def two_threads(monkeypatch):
-    """torch on 2 threads, as the golden hashes were recorded (this 2-core machine's default): other counts round
-    the float sums differently, and an in-process CLI call earlier in the worker may have changed the count
-    (beatforge.runtime.configure_threads follows the machine's load); ``BEATFORGE_THREADS`` keeps CLI calls in
-    the test at 2."""
+    """torch on 2 threads, as the golden hashes were recorded (the 2-core CI machine's count): other counts round
+    the float sums differently (a machine with more cores records other bytes); ``BEATFORGE_THREADS`` keeps CLI
+    calls in the test at 2."""
     import torch
 
     before = torch.get_num_threads()

@@ -68,7 +68,7 @@ def sample_charts(
     prompts: list[dict[str, Any]],
     *,
     keys: int,
-    steps: int = 30,
+    steps: int = 20,
     guidance: float = 5.0,
     seed: int | None = None,
     sampler: str = "dpm++",
