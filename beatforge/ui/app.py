@@ -214,6 +214,14 @@ def _mania_models(device: str = "auto") -> Any:
     return ManiaModels.load(ManiaRequest(device=device))
 
 
+@functools.lru_cache(maxsize=len(DEVICES))
+def _remap_model(device: str = "auto") -> Any:
+    """The shipped osu!standard DiT (a ``RemapModel``) on ``device``, loaded once per server and device."""
+    from beatforge.generation.remap import RemapModel  # lazy: torch costs seconds of page start-up
+
+    return RemapModel.load(RemapRequest(device=device))
+
+
 def model_keys(device: str = "auto") -> list[int]:
     """Key counts the shipped generation model was trained for (the choices of the keys control)."""
     try:
@@ -478,7 +486,8 @@ def remap_file(path: str | Path | None, request: RemapRequest, out_dir: Path) ->
         raise BeatforgeError("upload an osu!standard .osu first")
     if Path(path).suffix.lower() != ".osu":
         raise BeatforgeError(f"{Path(path).name}: remapping takes an .osu file")
-    bm = remap_standard(path, request)
+    # the shipped DiT stays loaded between remaps; another checkpoint is loaded for its own request
+    bm = remap_standard(path, request, model=_remap_model(request.device) if request.model is None else None)
     out = out_dir / f"{Path(path).stem} (beatforge remap).osu"
     atomic_write_text(out, write_osu(bm))
     return out
