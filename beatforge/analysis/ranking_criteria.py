@@ -349,14 +349,16 @@ def check_chord_size(ctx: ChartContext) -> Iterator[Finding]:
 
 @criterion("guideline", LEVEL_GUIDELINES, words={"normal": "Avoid using 1/4 minijacks or other jack patterns."})
 def check_jacks(ctx: ChartContext) -> Iterator[Finding]:
-    """No two consecutive notes of one column 1/4 of a beat apart or closer."""
+    """No two consecutive notes of one column 1/4 of a beat apart or closer. (Two notes of one column at once are the
+    overlap problem, not a jack: counted there only.)"""
     c = ctx.chart
     if not ctx.has_timing or c.n_notes < 2:
         return
     order = np.lexsort((c.starts, c.columns))
     starts, cols = c.starts[order], c.columns[order]
     limit = ctx.span_ms(starts[:-1], JACK_BEATS) + SNAP_TOLERANCE_MS
-    jack = (cols[1:] == cols[:-1]) & (np.diff(starts) <= limit)
+    gap = np.diff(starts)
+    jack = (cols[1:] == cols[:-1]) & (gap <= limit) & (gap > ROW_MS)
     for k in np.flatnonzero(jack):
         yield Finding(f"jack in column {cols[k]}: {starts[k + 1] - starts[k]:.0f} ms apart, within "
                       f"{_limit_text(ctx, starts[k], JACK_BEATS)}", float(starts[k]), ctx.notes(order[[k, k + 1]]))

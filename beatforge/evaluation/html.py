@@ -22,10 +22,11 @@ from tqdm import tqdm
 
 from beatforge.charts.chart import ManiaChart
 from beatforge.charts.preview import render_preview
+from beatforge.constants import DIFFICULTY_LEVELS, LEVEL_STAR_FLOORS
 from beatforge.errors import BeatforgeError
 from beatforge.fileio import atomic_write_bytes, atomic_write_text
 
-__all__ = ["PreviewJob", "write_report"]
+__all__ = ["PreviewJob", "criteria_line", "write_report"]
 
 
 @dataclass
@@ -199,7 +200,12 @@ CHART_COLUMNS = [
     ("column_balance", "balance"), ("reference_column_balance", "ref balance"),
     ("playability_fault_count", "faults"), ("reference_playability_fault_count", "ref faults"),
     ("onset_f1", "onset F1"), ("reference_onset_f1", "ref onset F1"), ("onset_lag_ms", "lag ms"),
+    ("criteria_level", "RC level"), ("criteria_problems", "RC problems"),
+    ("reference_criteria_problems", "ref RC problems"), ("criteria_warnings", "RC warnings"),
+    ("reference_criteria_warnings", "ref RC warnings"),
 ]
+# The Ranking Criteria issues each chart's section lists (problems first; report.json has up to CRITERIA_LISTED)
+CRITERIA_SHOWN = 5
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}
 table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px}
@@ -229,6 +235,7 @@ def render_html(result: dict, plots: list[str]) -> str:
         for rule, n in sorted(result["playability_faults_by_rule"].items()):
             out.append(f"<tr><td>{e(rule)}</td><td class='n'>{n}</td></tr>")
         out.append("</table>")
+    out.extend(_criteria_summary(result))
     s = result["settings"]
     out.append(f"<p class='note'>Matching is {e(s['matching'])}. Each generated chart is scored against the "
                f"reference chart of its song with the {e(s['reference_choice'])}. Onsets of the audio: librosa "
@@ -243,7 +250,8 @@ def render_html(result: dict, plots: list[str]) -> str:
         cells = "".join(f"<td class='n'>{_fmt(c.get(k), 2)}</td>" for k, _ in CHART_COLUMNS)
         out.append(f"<tr><td><a href='#c{i}'>{i}</a></td><td>{e(c['title'])} [{e(c['version'])}] {c['keys']}K"
                    f"</td><td>[{e(c['reference_version'])}] {c['reference_keys']}K</td>{cells}</tr>")
-    out.append("</table>")
+    out.append("</table><p class='note'>RC: the osu!mania Ranking Criteria on the notes, at the generated chart's "
+               "level (each reference at its own): problems break a rule, warnings a guideline.</p>")
     for i, c in enumerate(charts):
         out.append(f"<h3 id='c{i}'>{i}. {e(c['title'])} [{e(c['version'])}]</h3><p class='note'>"
                    f"generated <code>{e(c['generated'])}</code><br>reference <code>{e(c['reference'])}</code> "
@@ -251,16 +259,79 @@ def render_html(result: dict, plots: list[str]) -> str:
                    f"<code>{e(c['audio'] or 'none')}</code></p>")
         refs = "".join(f"<tr><td>{'&#10003;' if r['chosen'] else ''}</td><td>{e(r['version'])}</td>"
                        f"<td class='n'>{_fmt(r['star_rating'], 2)}</td><td class='n'>{_fmt(r['rhythm_f1_10ms'])}</td>"
-                       f"<td class='n'>{_fmt(r['rhythm_f1_50ms'])}</td></tr>" for r in c["all_references"])
-        out.append("<table><tr><th>chosen</th><th>reference</th><th>SR</th><th>F1@10</th><th>F1@50</th></tr>"
-                   f"{refs}</table>")
+                       f"<td class='n'>{_fmt(r['rhythm_f1_50ms'])}</td><td>{_fmt(r.get('criteria_level'))}</td>"
+                       f"<td class='n'>{_fmt(r.get('criteria_problems'))}</td>"
+                       f"<td class='n'>{_fmt(r.get('criteria_warnings'))}</td></tr>" for r in c["all_references"])
+        out.append("<table><tr><th>chosen</th><th>reference</th><th>SR</th><th>F1@10</th><th>F1@50</th>"
+                   f"<th>RC level</th><th>RC problems</th><th>RC warnings</th></tr>{refs}</table>")
         if c["playability_examples"]:
             out.append("<p class='note'>" + "<br>".join(e(x) for x in c["playability_examples"]) + "</p>")
+        out.extend(_criteria_chart(c))
         for key, label in (("preview", "generated"), ("reference_preview", "reference")):
             if c.get(key):
                 out.append(f"<p>{label}</p><div class='pv'><img src='{e(c[key])}' alt='{label} preview'></div>")
     out.append("</body></html>")
     return "\n".join(out)
+
+
+def criteria_line(issue: dict) -> str:
+    """One listed Ranking Criteria issue (an entry of a chart's ``criteria_issues``) as ``beatforge check`` starts
+    its line: severity, the editor's time and notes, the message (without the criterion's own words)."""
+    where = f"{issue['editor']} - " if issue.get("editor") else ""
+    return f"{issue['severity']} {where}{issue['message']}"
+
+
+def _criteria_summary(result: dict) -> list[str]:
+    """The Ranking Criteria side by side: problems and warnings of the generated charts and of their references
+    (mean per chart and total), and the totals per check."""
+    if result.get("criteria_problems") is None:
+        return []
+    e = html.escape
+    out = ["<h3>osu!mania Ranking Criteria</h3><table><tr><th>the charts' notes, each at its own level</th>"
+           "<th>generated</th><th>human (reference)</th></tr>"]
+    for what in ("problem", "warning"):
+        out.append(f"<tr><td>{what}s per chart (mean)</td><td class='n'>{_fmt(result.get(f'criteria_{what}s'), 2)}"
+                   f"</td><td class='n'>{_fmt(result.get(f'reference_criteria_{what}s'), 2)}</td></tr>")
+        out.append(f"<tr><td>{what}s (total)</td><td class='n'>{_fmt(result.get(f'criteria_{what}s_total'))}</td>"
+                   f"<td class='n'>{_fmt(result.get(f'reference_criteria_{what}s_total'))}</td></tr>")
+    out.append("</table>")
+    gen, ref = result.get("criteria_by_check") or {}, result.get("reference_criteria_by_check") or {}
+    if gen or ref:
+        out.append("<table><tr><th>check (problems + warnings)</th><th>generated</th><th>human (reference)</th></tr>")
+        for check in sorted(set(gen) | set(ref)):
+            out.append(f"<tr><td><code>{e(check)}</code></td><td class='n'>{gen.get(check, 0)}</td>"
+                       f"<td class='n'>{ref.get(check, 0)}</td></tr>")
+        out.append("</table>")
+    bands = ", ".join(f"{level.capitalize()} &lt; {LEVEL_STAR_FLOORS[up]:g}"
+                      for level, up in zip(DIFFICULTY_LEVELS, DIFFICULTY_LEVELS[1:]))
+    out.append("<p class='note'>Problems break a rule, warnings a guideline (<code>beatforge check</code>'s checks of "
+               "the notes). Each chart is judged at its own level: its difficulty name's, else its star rating's band "
+               f"({bands}, else {DIFFICULTY_LEVELS[-1].capitalize()}). The .osu file's own fields (preview point, "
+               "background, HP/OD) and the set's checks are not counted: other games' reference charts have none "
+               "(<code>beatforge check</code> on a generated .osu reports them).</p>")
+    return out
+
+
+def _criteria_chart(c: dict) -> list[str]:
+    """One chart's Ranking Criteria beside its reference's: level, counts, and the first issues (editor time)."""
+    if c.get("criteria_level") is None:
+        return []
+    e = html.escape
+    out = ["<table><tr><th>Ranking Criteria</th><th>level</th><th>problems</th><th>warnings</th>"
+           "<th>first issues, problems first (editor time: paste it into osu!'s editor)</th></tr>"]
+    for side, label in (("", "generated"), ("reference_", "reference")):
+        issues = c.get(f"{side}criteria_issues") or []
+        lines = [e(criteria_line(i)) for i in issues[:CRITERIA_SHOWN]]
+        more = (c.get(f"{side}criteria_problems") or 0) + (c.get(f"{side}criteria_warnings") or 0) - len(lines)
+        if more > 0:
+            lines.append(f"... {more} more (<code>beatforge check</code> lists them)")
+        lines = "<br>".join(lines) or "none"
+        out.append(f"<tr><td>{label}</td><td>{e(str(c.get(f'{side}criteria_level')))} "
+                   f"<span class='note'>(from the {e(str(c.get(f'{side}criteria_level_source')))})</span></td>"
+                   f"<td class='n'>{_fmt(c.get(f'{side}criteria_problems'))}</td>"
+                   f"<td class='n'>{_fmt(c.get(f'{side}criteria_warnings'))}</td><td>{lines}</td></tr>")
+    out.append("</table>")
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ writing

@@ -40,6 +40,11 @@ Metrics (per chart; the summary is their mean over charts, ``None`` where a valu
 * **Onset F1 against the audio**: the chart's onsets against librosa's onsets of its audio, one-to-one at 50 ms.
   Chart-against-chart scores cannot see a chart that is off the music (a generated chart and a reference that are
   both 60 ms late agree perfectly); this one can. ``onset_lag_ms`` is the median signed gap (chart minus audio).
+* **Ranking Criteria**: :func:`beatforge.analysis.ranking_criteria.check_chart` on each chart's notes at the chart's
+  own level (its difficulty name's, else its star rating's band, as ``beatforge check`` judges it): the problems
+  (rules broken) and warnings (guidelines broken), for both charts, with the first issues in the editor's time
+  format. The .osu file's own fields (preview point, background, HP/OD) and the set's checks are not counted: a
+  Quaver or StepMania reference has none of them, so the two sides would not be counted alike.
 
 Audio. Each chart is scored against, in order: an ``audio`` file given for its song (matched by content, or by its
 file name against the song's title or audio file name; one file for a one-song evaluation needs no match), its own
@@ -58,19 +63,21 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from beatforge.analysis.ranking_criteria import check_chart
+from beatforge.analysis.ranking_issues import SEVERITIES, chart_level
 from beatforge.analysis.skillsets import skillset_ratings
 from beatforge.analysis.star_rating import star_rating
 from beatforge.audio import content_hash, load_audio, onset_strength
 from beatforge.charts.chart import AudioSource, ManiaChart
 from beatforge.constants import GENERIC_STEMS, ONSET_HOP, SAMPLE_RATE
 from beatforge.errors import AudioError, BeatforgeError
-from beatforge.evaluation.html import PreviewJob, write_report
+from beatforge.evaluation.html import PreviewJob, criteria_line, write_report
 from beatforge.evaluation.matching import f1_scores, match_pairs, note_f1, onset_times
 from beatforge.formats.fretsonfire import audio_stems, read_song_ini
 from beatforge.formats.loader import CHART_SUFFIXES, discover, load_charts
 from beatforge.generation.rules.playability import check_playable
 
-__all__ = ["AudioOnsets", "audio_onsets", "evaluate", "load_side"]
+__all__ = ["AudioOnsets", "audio_onsets", "criteria_counts", "criteria_line", "evaluate", "load_side"]
 
 RHYTHM_TOLS_MS = (10, 50)
 ONSET_TOL_MS = 50.0
@@ -85,6 +92,7 @@ MIN_LN_MS = 60.0  # beatforge.generation.rules.columns' shortest long note
 DENSITY_WINDOW_S = 2.0
 AUDIO_SUFFIXES = (".mp3", ".ogg", ".wav", ".flac", ".opus", ".m4a", ".aac", ".webm")
 REFERENCE_CHOICE = "nearest star rating (ties: higher rhythm F1 at 50 ms)"
+CRITERIA_LISTED = 10  # the Ranking Criteria issues a chart's entry lists (problems first, then warnings)
 MATCHING_NOTE = (
     "one-to-one: each reference onset matches at most one generated onset (a maximum matching); Mapperatorinator's "
     "count of generated notes with any reference note within 10 ms is looser"
@@ -289,6 +297,34 @@ def _fault_counts(lines: list[str]) -> tuple[dict[str, int], list[str]]:
     return counts, examples
 
 
+def criteria_counts(chart: ManiaChart, stars: float | None = None, *, listed: int = CRITERIA_LISTED) -> dict:
+    """The osu!mania Ranking Criteria on ``chart``'s notes (:func:`~beatforge.analysis.ranking_criteria.check_chart`
+    without the .osu file) at the chart's own level: its difficulty name's, else the band of ``stars`` (its osu!
+    star rating; computed when None).
+
+    Returns ``criteria_level``, ``criteria_level_source`` ("name" or "star rating"), ``criteria_problems`` and
+    ``criteria_warnings`` (counts), ``criteria_by_check`` ({check: problems + warnings}) and ``criteria_issues``:
+    the first ``listed`` issues, problems first, each as ``severity``, ``check``, ``time_ms``, ``editor`` (the
+    editor's ``mm:ss:mmm (ms|column,...)``, None without a time) and ``message``. Info (a check not made) is not
+    counted.
+    """
+    choice = chart_level(chart, stars=stars)
+    issues = [i for i in check_chart(chart, choice.level, stars=choice.stars) if i.severity != "info"]
+    issues.sort(key=lambda i: SEVERITIES.index(i.severity))  # stable: check order, then time, within each severity
+    by_check: dict[str, int] = {}
+    for i in issues:
+        by_check[i.check] = by_check.get(i.check, 0) + 1
+    return {
+        "criteria_level": choice.level, "criteria_level_source": choice.source,
+        "criteria_problems": sum(i.severity == "problem" for i in issues),
+        "criteria_warnings": sum(i.severity == "warning" for i in issues),
+        "criteria_by_check": by_check,
+        "criteria_issues": [{"severity": i.severity, "check": i.check, "time_ms": i.time_ms,
+                             "editor": i.where.removesuffix(" - ") or None, "message": i.message}
+                            for i in issues[:listed]],
+    }
+
+
 @dataclass
 class _Stats:
     """What one chart gives on its own (computed once, however many charts it is compared with)."""
@@ -317,6 +353,7 @@ def _chart_stats(chart: ManiaChart, audio: AudioOnsets | None) -> _Stats:
         "playability_examples": examples[:10],
         "audio": audio.label if audio is not None else None,
         "onset_precision": None, "onset_recall": None, "onset_f1": None, "onset_lag_ms": None,
+        **criteria_counts(chart, sr),
     }
     if audio is not None:
         ct = onset_times(chart)
@@ -529,7 +566,8 @@ def evaluate(
         row.update(cmp)
         row["all_references"] = [
             {"reference": rs.values["path"], "version": rs.values["version"], "star_rating": rs.star_rating,
-             "rhythm_f1_10ms": c["rhythm_f1_10ms"], "rhythm_f1_50ms": c["rhythm_f1_50ms"], "chosen": r is best}
+             "rhythm_f1_10ms": c["rhythm_f1_10ms"], "rhythm_f1_50ms": c["rhythm_f1_50ms"], "chosen": r is best,
+             **{k: rs.values[k] for k in ("criteria_level", "criteria_problems", "criteria_warnings")}}
             for _, _, _, r, rs, c, _ in scored
         ]
         row["preview"] = row["reference_preview"] = None
@@ -540,11 +578,17 @@ def evaluate(
     for r in rows:
         for k, n in r["playability_faults"].items():
             by_rule[k] = by_rule.get(k, 0) + n
+    by_check: dict[str, dict[str, int]] = {"": {}, "reference_": {}}
+    for r in rows:
+        for side, totals in by_check.items():
+            for k, n in r[f"{side}criteria_by_check"].items():
+                totals[k] = totals.get(k, 0) + n
     summary_keys = [f"rhythm_{m}_{t}ms" for t in RHYTHM_TOLS_MS for m in ("precision", "recall", "f1")] + [
         "rhythm_offset_ms", "note_f1_50ms", "sr_error", "sr_bias", "skillset_distance", "skillset_shape_distance",
         "nps_ratio", "density_correlation", "column_share_distance", "column_balance", "reference_column_balance",
         "onset_f1", "reference_onset_f1", "onset_lag_ms", "reference_onset_lag_ms", "star_rating",
-        "reference_star_rating"]
+        "reference_star_rating", "criteria_problems", "reference_criteria_problems", "criteria_warnings",
+        "reference_criteria_warnings"]
     result: dict = {
         "generated": str(generated), "reference": str(reference), "report": None,
         "n_charts": len(rows), "n_generated_charts": len(gen_charts), "n_reference_charts": len(ref_charts),
@@ -552,6 +596,9 @@ def evaluate(
         **{k: _mean(rows, k) for k in summary_keys},
         "playability_faults": int(sum(by_rule.values())), "playability_faults_by_rule": by_rule,
         "reference_playability_faults": int(sum(r["reference_playability_fault_count"] for r in rows)),
+        **{f"{side}criteria_{what}s_total": int(sum(r[f"{side}criteria_{what}s"] for r in rows))
+           for side in ("", "reference_") for what in ("problem", "warning")},
+        "criteria_by_check": by_check[""], "reference_criteria_by_check": by_check["reference_"],
         "charts_with_audio": sum(r["onset_f1"] is not None for r in rows),
         "unpaired": unpaired,
         "settings": {"rhythm_tolerances_ms": list(RHYTHM_TOLS_MS), "onset_tolerance_ms": ONSET_TOL_MS,
