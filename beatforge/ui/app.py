@@ -75,6 +75,8 @@ NOT_NOTES = frozenset({"AIPrompt", "AIMode"})
 # How the page names the notes it knows (beatforge.generation.output.STAR_RATING_MISS, the rhythm's "Timing");
 # any other entry shows under its own key
 NOTE_LABELS = {"StarRatingMiss": "Star rating missed", "Timing": "Timing"}
+CRITERIA_SHOWN = 3  # the Ranking Criteria issues listed under a generated chart (problems first)
+MAX_CRITERIA_CHARTS = 20  # the evaluated charts whose Ranking Criteria counts the Evaluate tab lists
 CHART_FILE_TYPES = [*CHART_SUFFIXES, ".mid"]  # .mid: a Frets on Fire notes file
 # The galleries' images at their own aspect ratio, whole and column-wide (gradio's thumbnails are squares, which
 # shrink a wide chart preview into a strip and crop a plot under object-fit: cover); a click still enlarges one.
@@ -264,6 +266,19 @@ def _md_escape(text: str) -> str:
     return "".join("\\" + ch if ch in "\\`*_[]<>#|~" else ch for ch in text)
 
 
+def criteria_lines(counts: dict, shown: int = CRITERIA_SHOWN) -> tuple[str, list[str], int]:
+    """A chart's Ranking Criteria (:func:`beatforge.evaluation.report.criteria_counts`) as the page shows it:
+    ("ranking criteria at hard: 1 problem, 2 warnings", its first ``shown`` issues (problems first) in the editor's
+    time format as ``beatforge check`` prints them, how many more there are)."""
+    from beatforge.evaluation.html import criteria_line  # lazy: the report's module loads only when a run needs it
+
+    n, m = counts["criteria_problems"], counts["criteria_warnings"]
+    head = (f"ranking criteria at {counts['criteria_level']}: {n} problem{'' if n == 1 else 's'}, "
+            f"{m} warning{'' if m == 1 else 's'}")
+    lines = [criteria_line(i) for i in counts["criteria_issues"][:shown]]
+    return head, lines, n + m - len(lines)
+
+
 def chart_notes(chart: Any) -> list[str]:
     """The notes a generated chart carries in ``chart.meta.extra`` (a star rating it missed, a timing it could not
     follow ...), as "Label: text" (``NOTE_LABELS``, else the key itself, so a new kind of note shows too); the .osu
@@ -327,6 +342,7 @@ def run_generation(audio: str | Path | None, request: ManiaRequest, out_dir: Pat
     """Chart ``audio`` with the shipped models (loaded once) and write the set into ``out_dir``."""
     # lazy: torch, rosu-pp and matplotlib cost seconds of page start-up
     from beatforge.analysis.star_rating import star_rating
+    from beatforge.evaluation.report import criteria_counts
     from beatforge.generation.mania import generate_mania
     from beatforge.generation.output import write_set
 
@@ -342,9 +358,14 @@ def run_generation(audio: str | Path | None, request: ManiaRequest, out_dir: Pat
     for c in charts:
         sr = star_rating(c) if c.n_notes else 0.0
         notes = chart_notes(c)
+        criteria, issues, more = criteria_lines(criteria_counts(c, sr))
         lines.append(f"- **{c.meta.version}**: {c.n_notes} notes ({c.n_long} long), {sr:.2f} stars")
         lines += [f"  - {_md_escape(n)}" for n in notes]
-        captions.append(" | ".join([c.meta.version, *notes]))
+        lines.append(f"  - {criteria}")
+        lines += [f"    - `{i}`" for i in issues]
+        if more > 0:
+            lines.append(f"    - ... {more} more (`beatforge check` on the .osu lists them)")
+        captions.append(" | ".join([c.meta.version, *notes, criteria, *issues[:1]]))
     bpm = charts[0].main_bpm() if charts else None
     source = "given in Timing" if request.bpm is not None else "detected from the audio"
     head = f"**{song.artist} - {song.title}**" + (f", {bpm:g} BPM ({source})" if bpm else "")
@@ -547,8 +568,24 @@ def _metrics_markdown(result: dict) -> str:
     lines = ["| metric | value |", "| --- | --- |"]
     required = ("rhythm_f1_10ms", "rhythm_f1_50ms", "sr_error")  # evaluate()'s documented keys; others if present
     lines += [f"| {label} | {fmt(result.get(key))} |" for label, key in rows if key in required or key in result]
+    for what in ("problems", "warnings"):
+        if f"criteria_{what}" in result:
+            pair = [result.get(f"{side}criteria_{what}") for side in ("", "reference_")]
+            lines.append(f"| ranking criteria {what} per chart: generated / human | "
+                         + " / ".join("-" if x is None else f"{x:.2f}" for x in pair) + " |")
     lines.append(f"\n{len(result.get('charts') or [])} chart(s) compared (means over charts); every figure below "
                  "and in the HTML report.")
+    charts = [c for c in result.get("charts") or [] if "criteria_level" in c]
+    if charts:
+        lines.append("\nThe osu!mania Ranking Criteria (the notes, as `beatforge check`), each chart at its own level:")
+    for c in charts[:MAX_CRITERIA_CHARTS]:
+        gen, issues, _ = criteria_lines(c)
+        ref = criteria_lines({k.removeprefix("reference_"): v for k, v in c.items() if k.startswith("reference_")})[0]
+        lines.append(f"- **{_md_escape(str(c.get('version')))}**: {gen}; human "
+                     f"[{_md_escape(str(c.get('reference_version')))}] {ref.removeprefix('ranking criteria ')}")
+        lines += [f"  - `{i}`" for i in issues[:1]]
+    if len(charts) > MAX_CRITERIA_CHARTS:
+        lines.append(f"- ... {len(charts) - MAX_CRITERIA_CHARTS} more charts: see the HTML report")
     if result.get("unpaired"):
         lines.append(f"\nNot scored (no reference of their song): {', '.join(map(str, result['unpaired']))}")
     return "\n".join(lines)
@@ -775,7 +812,8 @@ def _remap_tab(device: str) -> None:
 def _evaluate_tab() -> None:
     """Generated vs reference charts: rhythm F1, star-rating error, plots and an HTML report."""
     gr.Markdown("Upload generated charts and the human (reference) charts of the same songs: rhythm F1 at 10 and "
-                "50 ms, star-rating error, plots, and an HTML report.")
+                "50 ms, star-rating error, the Ranking Criteria's problems and warnings of both, plots, and an HTML "
+                "report.")
     with gr.Row():
         with gr.Column(scale=1):
             gen = gr.File(label="Generated charts", file_count="multiple", file_types=CHART_FILE_TYPES,

@@ -324,3 +324,54 @@ def test_generated_charts_show_their_notes(monkeypatch, tmp_path) -> None:
     assert "Star rating missed: asked 6.00: the song has too few onsets" in result.summary
     assert "SomethingNew: a new note" in result.summary and "AIPrompt" not in result.summary
     assert "120 BPM (detected from the audio)" in result.summary
+
+
+# ------------------------------------------------------------------------------------------ 7. ranking criteria
+@pytest.fixture(autouse=True)
+def _report_loaded_before_patches() -> None:
+    """run_generation imports beatforge.evaluation.report (and the Ranking Criteria modules) lazily: imported first
+    inside a test that patches ``star_rating``, they would bind the stand-in for good and every later test of the
+    session would get it; imported here, they hold the real one."""
+    import beatforge.evaluation.report  # noqa: F401
+
+
+def test_generated_charts_show_their_ranking_criteria(monkeypatch, tmp_path) -> None:
+    """Each generated chart's summary line and caption say "ranking criteria at <level>: N problems, M warnings"
+    (check_chart's counts, at the level of its star rating) and list its first issues in the editor's time."""
+    from beatforge.analysis import star_rating as sr_module
+    from beatforge.analysis.ranking_criteria import check_chart
+    from beatforge.charts.chart import ManiaChart
+    from beatforge.generation import mania, output
+
+    clean = _chart()
+    clean.meta.version = "AI v1 4K 4.10*"
+    base = _chart()
+    at = int(np.flatnonzero(base.starts == 3000.0)[0])  # a tap (not a long note's head): a second note on it
+    broken = ManiaChart(4, np.insert(base.starts, at, base.starts[at]), np.insert(base.ends, at, np.nan),
+                        np.insert(base.columns, at, base.columns[at]), timing=base.timing, meta=base.meta)
+    broken.meta.version = "AI v2 4K 4.10*"
+
+    class Song:
+        title, artist = "t", "a"
+
+    monkeypatch.setattr(app, "resolve_song", lambda audio, title=None, artist=None: Song())
+    monkeypatch.setattr(app, "_mania_models", lambda device="auto": None)
+    monkeypatch.setattr(mania, "generate_mania", lambda song, request, models=None, progress=False: [clean, broken])
+    monkeypatch.setattr(output, "write_set", lambda charts, song, out, previews=True: [
+        tmp_path / "s.osz", tmp_path / "a.osu", tmp_path / "b.osu", tmp_path / "a.png", tmp_path / "b.png"])
+    monkeypatch.setattr(sr_module, "star_rating", lambda c: 4.1)  # Insane's band (4.0-5.29)
+    result = app.run_generation("song.wav", app.generation_request(_controls()), tmp_path)
+
+    def criteria(chart) -> tuple[str, int]:
+        issues = check_chart(chart, "insane")
+        n, m = sum(i.severity == "problem" for i in issues), sum(i.severity == "warning" for i in issues)
+        return f"ranking criteria at insane: {n} problem{'' if n == 1 else 's'}, {m} warning{'' if m == 1 else 's'}", n
+
+    (_, clean_caption), (_, broken_caption) = result.previews
+    (clean_line, clean_n), (broken_line, broken_n) = criteria(clean), criteria(broken)
+    assert broken_n == clean_n + 1  # the note on another: Auto cannot reach 1,000,000
+    assert f"  - {clean_line}\n" in result.summary and clean_line in clean_caption
+    assert f"  - {broken_line}\n" in result.summary and broken_line in broken_caption
+    # its first problem, as `beatforge check` prints it: the editor's time (which osu!'s editor jumps to) first
+    assert "`problem 00:03:000 (3000|0,3000|0) - two notes at once in column 0" in result.summary
+    assert "problem 00:03:000 (3000|0,3000|0)" in broken_caption
