@@ -127,6 +127,14 @@ def save_selector(net: NoteSelectorNet, out_dir: str | Path, *, meta: dict) -> l
 
 
 
+def _chart_file(path: str) -> str:
+    """The file of an index record's chart path: without an archive member (``x.osz::y.osu``) or the difficulty
+    suffix of a multi-chart file (Frets on Fire ``notes.mid#Medium``, StepMania ``song.ssc#3``)."""
+    path = str(path).split("::")[0]
+    head, sep, _ = path.rpartition("#")
+    return head if sep and not Path(path).exists() and Path(head).exists() else path
+
+
 def load_selector_items(datasets: Sequence[str | Path], *, exclude_songs: set[str] = frozenset(),
                         min_notes: int = 20) -> list[SelectorItem]:
     """Every mania chart with audio in built datasets, with its song's candidates (the pretrained activations are
@@ -143,7 +151,7 @@ def load_selector_items(datasets: Sequence[str | Path], *, exclude_songs: set[st
                 continue
             if song not in songs:
                 try:
-                    chart = load_chart(str(rec["path"]).split("::")[0], version=rec.get("version"))
+                    chart = load_chart(_chart_file(rec["path"]), version=rec.get("version"))
                     y = load_audio(list(chart.meta.audio))
                     acts = song_activations(list(chart.meta.audio))
                     timing = beat_aligned_timing(y, acts.beat, FRAME_MS)

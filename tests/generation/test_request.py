@@ -14,7 +14,7 @@ from beatforge.generation.request import ManiaRequest, RemapRequest
 
 def test_defaults_and_prompts() -> None:
     r = ManiaRequest()
-    assert (r.keys, r.star_ratings, r.count, r.steps, r.guidance, r.min_jack_ms) == (4, (4.0,), 1, 30, 5.0, 90.0)
+    assert (r.keys, r.star_ratings, r.count, r.steps, r.guidance, r.min_jack_ms) == (4, (4.0,), 1, 20, 5.0, 90.0)
     r = ManiaRequest(star_ratings=[2, 3.5], count=2, style="ranked", ln_ratio=0.2, map_type="ln",
                      patterns={"stream": "more", "jackspeed": "less"}, msd={"overall": 20})
     assert r.star_ratings == (2.0, 3.5) and r.n_charts == 4

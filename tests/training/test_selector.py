@@ -90,3 +90,17 @@ def test_latency_and_chord_split_are_learned_from_the_training_charts() -> None:
     assert float(net.latency_ms) == 7.0
     assert net.chord_ratio(1.0, 4) == 1.0  # no chords below 1.2 stars
     assert 1.15 < net.chord_ratio(2.2, 4) < 1.3 and net.chord_ratio(9.0, 4) <= 4.0
+
+
+def test_index_paths_of_multi_chart_files_name_their_file(tmp_path) -> None:
+    """A Frets on Fire or StepMania record's path carries its difficulty (``notes.mid#Medium``): the note selector
+    loads the file itself (it skipped 8 of the 12 songs of ../shared/data when it did not)."""
+    from beatforge.training.selector import _chart_file
+
+    mid = tmp_path / "notes.mid"
+    mid.write_bytes(b"")
+    assert _chart_file(f"{mid}#Medium") == str(mid)
+    assert _chart_file(f"{tmp_path / 'set.osz'}::a.osu") == str(tmp_path / "set.osz")
+    odd = tmp_path / "song#1.ogg"  # a file whose own name holds '#'
+    odd.write_bytes(b"")
+    assert _chart_file(str(odd)) == str(odd)
