@@ -43,7 +43,7 @@ def _add_analyze(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--difficulty", help="difficulty name, for a file or archive holding several charts")
     p.add_argument("--index", type=int, help="chart index, for a file or archive holding several charts")
     p.add_argument("--all", action="store_true", help="analyze every chart the file holds")
-    p.add_argument("--rate", type=float, default=1.0, help="clock rate (1.5 = played 1.5x faster)")
+    p.add_argument("--rate", type=float, default=1.0, help="clock rate (1.5 = played 1.5x faster; default 1.0)")
     p.add_argument("--json", action="store_true", help="print JSON (one object, or a list with --all)")
     p.set_defaults(func=_cmd_analyze)
 
@@ -166,7 +166,8 @@ def _add_dataset(sub: argparse._SubParsersAction) -> None:
         "Re-running continues an interrupted build.",
     )
     b.add_argument("--songs", type=Path, action="append", required=True, help="a song folder (repeatable)")
-    b.add_argument("--mode", default="mania", choices=["mania", "standard"])
+    b.add_argument("--mode", default="mania", choices=["mania", "standard"],
+                   help="osu!mania charts (any game) or osu!standard maps (default mania)")
     b.add_argument("--keys", type=int, action="append", help="keep only this key count (repeatable)")
     b.add_argument("--out", type=Path, required=True, help="dataset directory")
     b.add_argument("--min-id", type=int, help="keep osu! charts whose beatmap set ID is at least N")
@@ -184,7 +185,8 @@ def _add_dataset(sub: argparse._SubParsersAction) -> None:
         help="mania: reject charts without audio (required, the default), keep them (optional, e.g. for "
         "the chart VAE), or skip audio entirely (none). Standard datasets default to none.",
     )
-    b.add_argument("--val-fraction", type=float, default=0.1, help="share of songs held out for validation")
+    b.add_argument("--val-fraction", type=float, default=0.1,
+                   help="share of songs held out for validation (default 0.1)")
     b.add_argument("--workers", type=int, default=0, help="processes (default: one per CPU core)")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_cmd_dataset_build)
@@ -315,7 +317,8 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sr", type=float, action="append",
                    help=f"osu! star rating; repeat for a spread (default {d.star_ratings[0]:g})")
     p.add_argument("--ln-ratio", type=float, help="share of long notes, 0-1")
-    p.add_argument("--map-type", choices=list(MAP_TYPES))
+    p.add_argument("--map-type", choices=list(MAP_TYPES),
+                   help="rice (no long notes), hybrid or ln: a typical long-note share (default: the model's choice)")
     p.add_argument("--style", choices=list(STYLES),
                    help="the rank status of the charts to imitate (Mug Diffusion's style; default: any)")
     p.add_argument("--pattern", action="append", default=[], metavar="SKILLSET=more|less",
@@ -327,13 +330,19 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=d.steps, help=f"sampling steps (default {d.steps})")
     p.add_argument("--cfg", type=float, default=d.guidance,
                    help=f"classifier-free guidance scale (default {d.guidance:g})")
-    p.add_argument("--seed", type=int, help="random seed (same seed, same charts)")
+    p.add_argument("--seed", type=int,
+                   help="random seed (same seed, same charts; default: drawn at random, printed and recorded)")
     p.add_argument("--bpm", type=float, help="the song's BPM (default: estimated from the audio)")
     p.add_argument("--offset", type=float, help="time of the first beat in ms (with --bpm)")
     p.add_argument("--timing-from", type=Path, help="take the timing points of this chart")
     p.add_argument("--min-jack-ms", type=float, default=d.min_jack_ms,
                    help=f"shortest same-column gap (default {d.min_jack_ms:g})")
-    p.add_argument("--snap", action=argparse.BooleanOptionalAction, default=d.snap, help="snap notes to the beat grid")
+    p.add_argument("--snap", action=argparse.BooleanOptionalAction, default=d.snap,
+                   help=f"snap notes to the beat grid (default {'on' if d.snap else 'off'})")
+    p.add_argument("--criteria", action=argparse.BooleanOptionalAction, default=d.criteria,
+                   help="make each chart meet the osu!mania Ranking Criteria of the level its star rating falls in "
+                   "(Easy < 2.0, Normal < 2.7, Hard < 4.0, Insane < 5.3, else Expert): what `beatforge check` "
+                   "checks (default: on)")
     p.add_argument("--ckpt", type=Path, help="a model file or directory (default: the shipped model)")
     p.add_argument("--rhythm-ckpt", type=Path, help="a rhythm model (default: the shipped one)")
     p.add_argument("--rhythm", choices=list(RHYTHM_SOURCES), default=d.rhythm,
@@ -364,8 +373,8 @@ def mania_request_from_args(args: argparse.Namespace) -> ManiaRequest:
         keys=args.keys, star_ratings=tuple(args.sr or ManiaRequest.star_ratings), count=args.count,
         steps=args.steps, guidance=args.cfg, seed=args.seed, ln_ratio=args.ln_ratio, map_type=args.map_type,
         style=args.style, patterns=patterns, msd=msd, bpm=args.bpm, offset=args.offset,
-        timing_from=args.timing_from, min_jack_ms=args.min_jack_ms, snap=args.snap, title=args.title,
-        artist=args.artist, model=args.ckpt, rhythm_model=args.rhythm_ckpt, rhythm=args.rhythm,
+        timing_from=args.timing_from, min_jack_ms=args.min_jack_ms, snap=args.snap, criteria=args.criteria,
+        title=args.title, artist=args.artist, model=args.ckpt, rhythm_model=args.rhythm_ckpt, rhythm=args.rhythm,
         selector_model=args.selector_ckpt, device=args.device,
     )
 
@@ -417,10 +426,10 @@ def _add_rhythm(sub: argparse._SubParsersAction) -> None:
                         "every chart with audio in the datasets; writes a model directory.")
     t.add_argument("--dataset", action="append", required=True, type=Path, help="a built dataset (repeatable)")
     t.add_argument("-o", "--output", type=Path, required=True, help="model directory to write")
-    t.add_argument("--steps", type=int, default=1200)
-    t.add_argument("--batch-size", type=int, default=8)
-    t.add_argument("--lr", type=float, default=2e-3)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--steps", type=int, default=1200, help="rhythm network training steps (default 1200)")
+    t.add_argument("--batch-size", type=int, default=8, help="songs per batch (default 8)")
+    t.add_argument("--lr", type=float, default=2e-3, help="learning rate (default 0.002)")
+    t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     t.add_argument("--exclude-song", action="append", default=[], help="song_key to leave out (repeatable)")
     t.add_argument("--selector-steps", type=int, default=SELECTOR_TRAIN_STEPS,
                    help="training steps of the note selector, written to OUTPUT/selector "
@@ -544,7 +553,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         help="score generated charts against human charts of the same songs (HTML report, --json)",
         description="Pair each generated chart with the human charts of its song (same audio, else same title) and "
         "score it against the one of nearest star rating: rhythm precision/recall/F1 at 10 and 50 ms (one-to-one "
-        "matching), star rating error, skillset distance, density, column balance, playability faults, and both "
+        "matching), star rating error, skillset distance, density, column balance, playability faults, both charts' "
+        "osu!mania Ranking Criteria problems and warnings (as `beatforge check`, each at its own level), and both "
         "charts' onset F1 against the audio. Writes REPORT_DIR/index.html with plots and previews.",
     )
     p.add_argument("--generated", type=Path, required=True, help="folder of generated charts (beatforge generate's)")
@@ -558,7 +568,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     # lazy: each sub-command imports only what it runs, so `beatforge --help` and the other commands start fast
-    from beatforge.evaluation.report import evaluate
+    from beatforge.evaluation.report import criteria_line, evaluate
 
     result = evaluate(args.generated, args.reference, args.output, audio=args.audio, progress=True)
     if args.json:
@@ -568,14 +578,25 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     def f(v, digits: int = 3) -> str:
         return "-" if v is None else f"{v:.{digits}f}"
 
+    def criteria(c: dict, side: str) -> str:
+        n, m = c[f"{side}criteria_problems"], c[f"{side}criteria_warnings"]
+        return f"{n} problem{'' if n == 1 else 's'}, {m} warning{'' if m == 1 else 's'} at {c[f'{side}criteria_level']}"
+
     for c in result["charts"]:
         print(f"{c['title'][:30]} [{c['version'][:24]}] vs [{c['reference_version'][:24]}]: F1 {f(c['rhythm_f1_10ms'])}"
               f" @10 ms, {f(c['rhythm_f1_50ms'])} @50 ms; SR {f(c['star_rating'], 2)} vs "
               f"{f(c['reference_star_rating'], 2)}; onset F1 {f(c['onset_f1'])} vs {f(c['reference_onset_f1'])}; "
-              f"{c['playability_fault_count']} faults")
+              f"{c['playability_fault_count']} faults; ranking criteria {criteria(c, '')} vs "
+              f"{criteria(c, 'reference_')}")
+        for issue in c["criteria_issues"][:3]:
+            print(f"    {criteria_line(issue)}")
     print(f"{result['n_charts']} chart(s), {result['n_songs']} song(s): rhythm F1 {f(result['rhythm_f1_10ms'])} "
           f"@10 ms, {f(result['rhythm_f1_50ms'])} @50 ms; SR error {f(result['sr_error'], 2)}; onset F1 "
           f"{f(result['onset_f1'])} (reference {f(result['reference_onset_f1'])})")
+    print(f"ranking criteria per chart: problems generated {f(result['criteria_problems'], 2)} / human "
+          f"{f(result['reference_criteria_problems'], 2)}; warnings generated {f(result['criteria_warnings'], 2)} / "
+          f"human {f(result['reference_criteria_warnings'], 2)} (each chart at its own level; "
+          "`beatforge check` lists every issue)")
     for path in result["unpaired"]:
         print(f"not scored (no reference chart of its song): {path}")
     print(result["report"])

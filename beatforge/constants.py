@@ -128,3 +128,17 @@ MAX_REMAP_OBJECTS: int = 20_000
 MAX_OFFSET_MS: float = 3_600_000.0
 # The tempo a beat-based chart file may declare (every note's time is beat x 60 / BPM: 1e300 stacks them all at 0)
 CHART_BPM_RANGE: tuple[float, float] = (1.0, 100_000.0)
+
+# ------------------------------------------------------------------------------------------------ generated sets
+# HP drain and overall difficulty of a generated chart, by the level its star rating falls in: what ranked osu!mania
+# sets use (Renatus: Normal 7/7, Hyper 7.5/7.5, Another 8/8; the Expert maps of ../shared/data/mania 8-8.5 / 8-9),
+# each at most the Ranking Criteria's cap of its own level and of the level below (Easy 7, Normal 7.5, Hard 8), so a
+# chart judged one level lower still meets it
+LEVEL_HP_OD: dict[str, tuple[float, float]] = {
+    "easy": (6.0, 6.0), "normal": (7.0, 7.0), "hard": (7.5, 7.5), "insane": (8.0, 8.0), "expert": (8.0, 8.5),
+}
+# The background image a generated set carries (the Ranking Criteria ask every difficulty for one; osu!'s own size)
+GENERATED_BACKGROUND: str = "bg.jpg"
+BACKGROUND_SIZE: tuple[int, int] = (1920, 1080)
+# Where a generated set's preview starts: the 10-second stretch its charts fill most densely (the song's busiest part)
+PREVIEW_WINDOW_MS: float = 10_000.0

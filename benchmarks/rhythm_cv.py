@@ -26,6 +26,10 @@ And per generated chart: the star-rating error, the share of notes within 6 ms o
 (gaps over 4 beats), and the correlation of note counts over 10-second windows with the human chart's.
 
     python benchmarks/rhythm_cv.py [--data ../shared/data] [--out logs/rhythm_cv] [--songs NAME ...] [--no-generate]
+    python benchmarks/rhythm_cv.py --no-selector --rhythms network [--no-criteria]
+                                            # the default generate path only (no selector training: minutes);
+                                            # --no-criteria: without the Ranking Criteria rules (beatforge generate's
+                                            # --no-criteria), to compare
     python benchmarks/rhythm_cv.py --ship models/selector   # the shipped selector: settings by 3-fold CV by song,
                                                             # then trained on every song
 """
@@ -172,9 +176,10 @@ def human_floor(song: Song, chart: ManiaChart, tol: float) -> float | None:
     return f1_scores(onset_times(near), ref, tol)["f1"]
 
 
-def generated(song: Song, net, rhythm: str, models) -> dict[int, list[ManiaChart]]:
+def generated(song: Song, net, rhythm: str, models, criteria: bool = True) -> dict[int, list[ManiaChart]]:
     """One chart per human chart (its key count and star rating), one batch per key count; ``models``: the
-    shipped ``ManiaModels``, whose selector is replaced by the fold's ``net``."""
+    shipped ``ManiaModels``, whose selector is replaced by the fold's ``net`` (None: the shipped one);
+    ``criteria``: ``beatforge generate --criteria`` (the default) or ``--no-criteria``."""
     from beatforge.generation.mania import generate_mania
     from beatforge.generation.request import ManiaRequest
     from beatforge.generation.song import Song as GSong
@@ -186,8 +191,9 @@ def generated(song: Song, net, rhythm: str, models) -> dict[int, list[ManiaChart
             continue  # a key count the shipped diffusion model was not trained for
         charts = [c for c in song.charts if c.keys == keys]
         stars = tuple(float(np.clip(star_rating(c), *STAR_RATING_RANGE)) for c in charts)
-        models.selector = net
-        req = ManiaRequest(keys=keys, star_ratings=stars, seed=1, rhythm=rhythm)
+        if net is not None:
+            models.selector = net
+        req = ManiaRequest(keys=keys, star_ratings=stars, seed=1, rhythm=rhythm, criteria=criteria)
         out[keys] = generate_mania(g, req, models=models)
     return out
 
@@ -202,7 +208,15 @@ def main() -> None:
                     choices=["selector", "network", "diffusion"],
                     help="the --rhythm sources generated per held-out chart (default: selector network)")
     ap.add_argument("--ship", type=Path, help="train the selector on every song (settings by CV) into this folder")
+    ap.add_argument("--no-selector", action="store_true",
+                    help="skip the note selector (its nested CV and training per held-out song, the told and "
+                    "selector columns): the --rhythms network/diffusion figures only, in minutes")
+    ap.add_argument("--criteria", action=argparse.BooleanOptionalAction, default=True,
+                    help="generate with the Ranking Criteria rules of each chart's level (beatforge generate's "
+                    "default); --no-criteria without them")
     args = ap.parse_args()
+    if args.no_selector and "selector" in args.rhythms:
+        ap.error("--no-selector leaves no selector to generate with: pass --rhythms network (or diffusion)")
     if not (args.data / "songs").is_dir():
         raise SystemExit(f"no songs at {args.data / 'songs'} (the shared data folder sits beside the checkout)")
     import torch
@@ -223,16 +237,21 @@ def main() -> None:
     for song in held:
         train = [s for s in songs if s is not song]
         t0 = time.perf_counter()
-        cfg, inner = choose_config(train)
-        net, _ = train_selector(items_of(train), steps=cfg["steps"], drop=cfg["drop"])
-        print(f"[{song.name}] inner CV chose {cfg} (inner F1@50 {', '.join(f'{x:.3f}' for x in inner)}; "
-              f"{time.perf_counter() - t0:.0f} s)", flush=True)
-        tim = timing_error(song, float(net.latency_ms))
+        net = cfg = None
+        if not args.no_selector:
+            cfg, inner = choose_config(train)
+            net, _ = train_selector(items_of(train), steps=cfg["steps"], drop=cfg["drop"])
+            print(f"[{song.name}] inner CV chose {cfg} (inner F1@50 {', '.join(f'{x:.3f}' for x in inner)}; "
+                  f"{time.perf_counter() - t0:.0f} s)", flush=True)
+        else:
+            print(f"[{song.name}]", flush=True)
+        latency = float(net.latency_ms) if net is not None else 0.0
+        tim = timing_error(song, latency)
         err = "n/a (several tempi or another octave)" if tim["offset_error_ms"] is None else \
             f"{tim['offset_error_ms']:+.1f} ms"
         print(f"  timing: {tim['bpm']:.2f} BPM (chart {tim['chart_bpm'] or 0:.2f}); learned latency "
-              f"{float(net.latency_ms):.1f} ms from the training songs; grid offset from the chart's {err}", flush=True)
-        gens = {r: generated(song, net, r, models) for r in args.rhythms} if models else {}
+              f"{latency:.1f} ms from the training songs; grid offset from the chart's {err}", flush=True)
+        gens = {r: generated(song, net, r, models, args.criteria) for r in args.rhythms} if models else {}
         lib = librosa_onsets(list(song.sources))
         per_keys: dict[int, int] = {}
         for c in song.charts:
@@ -240,10 +259,12 @@ def main() -> None:
             row = {"song": song.name, "chart": c.meta.version, "keys": c.keys, "notes": len(ref),
                    "sr_human": star_rating(c), "config": cfg, "source": c.meta.source_game, **tim,
                    "chords_human": c.n_notes / len(ref)}
-            row["chords_learned"] = net.chord_ratio(row["sr_human"], c.keys)
+            if net is not None:
+                row["chords_learned"] = net.chord_ratio(row["sr_human"], c.keys)
             row["chords_formula"] = typical_chord_ratio(row["sr_human"], c.keys)
             for tol in (20, 50):
-                row[f"told_f1_{tol}"] = told_f1(net, song, c, tol)
+                if net is not None:
+                    row[f"told_f1_{tol}"] = told_f1(net, song, c, tol)
                 row[f"librosa_f1_{tol}"] = f1_scores(lib, ref, tol)["f1"]
                 row[f"human_f1_{tol}"] = human_floor(song, c, tol)
             i = per_keys.get(c.keys, 0)
@@ -262,9 +283,9 @@ def main() -> None:
             rows.append(row)
             gen_txt = "".join(f" | {r} {row[f'{r}_f1_20']:.3f}/{row[f'{r}_f1_50']:.3f} SR err "
                               f"{row[f'{r}_sr_error']:.2f}" for r in gens if f"{r}_f1_20" in row)
-            print(f"  {c.keys}K {c.meta.version[:22]:22s} n={len(ref):5d} told {row['told_f1_20']:.3f}/"
-                  f"{row['told_f1_50']:.3f}{gen_txt} | librosa {row['librosa_f1_20']:.3f}/"
-                  f"{row['librosa_f1_50']:.3f}", flush=True)
+            told = f" told {row['told_f1_20']:.3f}/{row['told_f1_50']:.3f}" if net is not None else ""
+            print(f"  {c.keys}K {c.meta.version[:22]:22s} n={len(ref):5d}{told}{gen_txt} | librosa "
+                  f"{row['librosa_f1_20']:.3f}/{row['librosa_f1_50']:.3f}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "rows.json").write_text(json.dumps(rows, indent=1, default=float), encoding="utf-8")
     summarise(rows)

@@ -402,8 +402,10 @@ def mania_to_beatmap(
     *,
     audio_filename: str = "audio.mp3",
     extra_metadata: dict[str, str] | None = None,
+    background: str | None = None,
 ) -> Beatmap:
-    """An osu!mania v14 beatmap of the chart (timing from the chart, one red line at least).
+    """An osu!mania v14 beatmap of the chart (timing from the chart, one red line at least); ``background``: the
+    image file its [Events] name (``0,0,"bg.jpg",0,0``), beside it in the set.
 
     Times are rounded to whole milliseconds, as osu! stable stores hit objects.
     """
@@ -422,6 +424,8 @@ def mania_to_beatmap(
         "WidescreenStoryboard": "0",
     }
     bm.editor = {"DistanceSpacing": "1", "BeatDivisor": "4", "GridSize": "4", "TimelineZoom": "1"}
+    if background:
+        bm.events = [f'0,0,"{one_line(background).replace(chr(34), "")}",0,0']
     tags = " ".join(t for t in (meta.tags, meta.source_game) if t).strip()
     bm.metadata = {
         "Title": meta.title or "Unknown",

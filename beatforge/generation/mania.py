@@ -8,7 +8,9 @@ network rates every 11.6 ms of the song as a note onset, at a range of densities
 rhythm network's onsets (:mod:`.rules.timing`); (4) rules: for each chart, the note density is searched so that
 its osu! star rating meets the request (:mod:`.rules.star_rating_fit`); at each density the note times are beat
 lines or activation peaks (:mod:`.rules.beat_grid`, :mod:`.rules.peaks`), which get columns, chords and long notes
-from the sampled tensor (:mod:`.rules.columns`), are snapped and made playable (:mod:`.rules.playability`).
+from the sampled tensor (:mod:`.rules.columns`), are snapped and made playable (:mod:`.rules.playability`) and, by
+default (``--criteria``), made to meet the osu!mania Ranking Criteria of the level the requested star rating falls
+in (:mod:`.rules.ranking`); the fit rates each chart after all of them.
 Files are written by :func:`beatforge.generation.output.write_set`.
 
 Why two networks: rhythm is what a chart must get right first, and the one part that follows the audio sample by
@@ -54,6 +56,7 @@ from beatforge.generation.rules.candidates import candidates
 from beatforge.generation.rules.columns import PatternBias, assign_notes, typical_chord_ratio
 from beatforge.generation.rules.peaks import peak_candidates, pick_onsets
 from beatforge.generation.rules.playability import make_playable
+from beatforge.generation.rules.ranking import make_ranked, rating_floor, requested_level, settle_level
 from beatforge.generation.rules.star_rating_fit import fit_density
 from beatforge.generation.rules.timing import beat_aligned_timing, reference_timing, snap_chart, song_timing
 from beatforge.generation.song import Song, SongAudio, checked_duration, decode_song, resolve_song
@@ -125,8 +128,10 @@ class ChartRecipe:
                            min_sep=min_sep_frames(div, self.beat),
                            prefer=on_lines(self.timing, div) if div <= 2 else None)
 
-    def build(self, frames: np.ndarray, chord_ratio: float, density: float, extra_chords: float = 0.0) -> ManiaChart:
-        """A playable chart at ``density``: note times, columns/chords/long notes from ``frames``, snapped."""
+    def build(self, frames: np.ndarray, chord_ratio: float, density: float, extra_chords: float = 0.0,
+              level: str | None = None) -> ManiaChart:
+        """A playable chart at ``density``: note times, columns/chords/long notes from ``frames``, snapped; with a
+        ``level``, it meets that level's Ranking Criteria too (:func:`~.rules.ranking.make_ranked`)."""
         div = finest_division(density, self.beat)
         bias = self.bias
         if div == 1 and bias.repeat <= 0.0:
@@ -142,7 +147,10 @@ class ChartRecipe:
             # notes): the tolerance reaches a line from anywhere, and coarse lines are tried first.
             divisors = SNAP_DIVISORS[div]
             chart = snap_chart(chart, self.timing, divisors=divisors, tol_ms=self.beat / (2.0 * max(divisors)) + 0.5)
-        return make_playable(chart, audio_ms=self.audio_ms, min_jack_ms=self.min_jack_ms, min_ln_ms=self.beat / 4)
+        chart = make_playable(chart, audio_ms=self.audio_ms, min_jack_ms=self.min_jack_ms, min_ln_ms=self.beat / 4)
+        if level is None:
+            return chart
+        return make_ranked(chart, level, audio_ms=self.audio_ms, min_jack_ms=self.min_jack_ms)
 
 
 def diffusion_activation(frames: list[np.ndarray], keys: int, audio_ms: float) -> tuple[np.ndarray, np.ndarray]:
@@ -254,8 +262,14 @@ def generate_mania(song: str | Path | Song, request: ManiaRequest | None = None,
         # the chord split: learned with the note selector from its training charts; the hand formula otherwise
         chords = models.selector.chord_ratio(prompt["sr"], keys) if models.selector is not None \
             and request.rhythm == "selector" else typical_chord_ratio(prompt["sr"], keys)
-        fit = fit_density(lambda density, extra=0.0, fr=fr, chords=chords: recipe.build(fr, chords, density, extra),
-                          prompt["sr"], request.fit_star_rating)
+        # --criteria: the Ranking Criteria of the level the requested star rating falls in, with the fit kept at or
+        # above that level's floor, and the rules of a lower level added where the chart still ends below it
+        level = requested_level(prompt["sr"]) if request.criteria else None
+        fit = fit_density(lambda density, extra=0.0, fr=fr, chords=chords, level=level:
+                          recipe.build(fr, chords, density, extra, level),
+                          prompt["sr"], request.fit_star_rating, floor=rating_floor(level))
+        if level is not None:
+            fit = settle_level(fit, level, audio_ms=audio_ms, min_jack_ms=request.min_jack_ms)
         fit.chart.meta = chart_meta(song, request, prompt, i, fit.star_rating)
         if timing_note:
             fit.chart.meta.extra["Timing"] = timing_note

@@ -64,6 +64,10 @@ class ManiaRequest:
         snap: snap notes to the beat grid.
         fit_star_rating: search the note density for the requested star rating (else: the rhythm model's density
             for it).
+        criteria: make each chart meet the osu!mania Ranking Criteria of the level its requested star rating
+            falls in (``--criteria``, the default; ``--no-criteria`` turns it off): the level's snaps, runs, chord
+            sizes, jacks and long notes (:mod:`beatforge.generation.rules.ranking`), with the star-rating fit
+            kept in that level's band.
         title, artist: the charts' metadata (default: from the file name or song.ini).
         model, rhythm_model, selector_model: model files or directories (default: the shipped models).
         rhythm: where note times come from (``--rhythm``): ``network`` (the rhythm network and the beat-grid
@@ -93,6 +97,7 @@ class ManiaRequest:
     min_jack_ms: float = 90.0
     snap: bool = True
     fit_star_rating: bool = True
+    criteria: bool = True
     title: str | None = None
     artist: str | None = None
     model: Path | None = None

@@ -280,3 +280,34 @@ def test_an_osz_song_leaves_no_temporary_folder_behind(tmp_path: Path) -> None:
     del song
     gc.collect()
     assert not extracted.parent.exists()
+
+
+def test_generated_sets_pass_check_by_default(generated) -> None:
+    """The default --criteria: every chart passes ``beatforge check`` at the level of its star rating, and the set
+    its own checks (HP/OD of the level, a preview point, a background in the .osz), all but what a 20-second
+    synthetic song cannot give: the 30-second drain time and a 128 kbps song."""
+    from beatforge.analysis.ranking_report import check_paths
+
+    out, names = generated
+    (report,) = check_paths([out / "synthetic clicks.osz"]).sets
+    assert [c.level for c in report.charts] == ["normal", "hard"]
+    issues = [i for c in report.charts for i in c.issues] + report.issues
+    left = [i.line() for i in issues if i.severity != "info" and i.check not in ("drain_time", "audio_bitrate")]
+    assert left == []
+    assert "bg.jpg" in names
+    with zipfile.ZipFile(out / "synthetic clicks.osz") as zf:
+        assert "bg.jpg" in zf.namelist()
+        assert all('0,0,"bg.jpg",0,0' in zf.read(n).decode() for n in zf.namelist() if n.endswith(".osu"))
+
+
+def test_no_criteria_is_accepted(song: Path, tmp_path: Path) -> None:
+    from beatforge.cli import build_parser, mania_request_from_args
+
+    parser = build_parser()
+    assert mania_request_from_args(parser.parse_args(["generate", "s.wav", "-o", "o"])).criteria is True
+    assert mania_request_from_args(parser.parse_args(["generate", "s.wav", "-o", "o", "--no-criteria"])).criteria \
+        is False
+    out = tmp_path / "out"
+    assert main(["generate", str(song), "--sr", "1.5", "--steps", "2", "--seed", "3", "--no-criteria",
+                 "--no-preview", "-o", str(out)]) == 0
+    assert len(list(out.glob("*.osu"))) == 1

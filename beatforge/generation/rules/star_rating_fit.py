@@ -106,25 +106,31 @@ class _Search:
         return Fit(chart, rating, float(density), float(extra))
 
 
-def fit_density(build: Callable[..., ManiaChart], target: float, fit: bool, iters: int = 9) -> Fit:
+def fit_density(build: Callable[..., ManiaChart], target: float, fit: bool, iters: int = 9, *,
+                floor: float | None = None) -> Fit:
     """Bisection on log note density for the ``target`` star rating; ``build(density, extra_chords=0.0)`` makes
     the chart. The closest chart seen is kept. Without ``fit``, one chart at the density the star rating implies
     for typical charts. The result says whether it misses the target (:attr:`Fit.missed`) and why
-    (:attr:`Fit.reason`)."""
+    (:attr:`Fit.reason`).
+
+    ``floor``: the lowest star rating the chart should keep (the floor of the level whose Ranking Criteria rules
+    ``build`` applies, :func:`beatforge.generation.rules.ranking.rating_floor`): of the charts within
+    STAR_RATING_TOLERANCE of the target, one at or above it is kept before a closer one below it."""
     search = _Search(build, target)
     lo, hi = DENSITY_SEARCH_RANGE
     guess = float(np.clip(ONSETS_PER_SECOND_PER_STAR * target, 0.3, hi))
     best = search.run(guess)
     if fit:
         best = _bisect(lambda v: search.run(float(np.exp(v))), np.log(lo), np.log(hi), iters, target, best,
-                       stop_within=STOP_WITHIN)
+                       stop_within=STOP_WITHIN, floor=floor)
         below = [t for t in search.trials if t.star_rating < target]
-        if abs(best.star_rating - target) > STAR_RATING_TOLERANCE and below:
+        under_floor = floor is not None and best.star_rating < floor
+        if (abs(best.star_rating - target) > STAR_RATING_TOLERANCE or under_floor) and below:
             # density alone cannot meet it (the song has no more onsets to give, or the rating jumps over the
             # target between two densities): add notes to the chords of the highest-rated chart below the target
             base = max(below, key=lambda t: (t.star_rating, t.density))
             best = _bisect(lambda x: search.run(base.density, x), *EXTRA_CHORDS_RANGE, 6, target, best,
-                           stop_within=STOP_WITHIN)
+                           stop_within=STOP_WITHIN, floor=floor)
     best.target, best.trials = target, tuple(search.trials)
     if best.missed:
         best.reason = _why(best, fit)
@@ -132,13 +138,18 @@ def fit_density(build: Callable[..., ManiaChart], target: float, fit: bool, iter
 
 
 def _bisect(step: Callable[[float], Fit], lo: float, hi: float, iters: int, target: float, best: Fit,
-            stop_within: float | None = None) -> Fit:
+            stop_within: float | None = None, floor: float | None = None) -> Fit:
+    def rank(f: Fit) -> tuple[bool, bool, float]:
+        # within the tolerance first, then at or above the floor, then the closest (without a floor: the closest)
+        off = abs(f.star_rating - target)
+        return off > STAR_RATING_TOLERANCE, floor is not None and f.star_rating < floor, off
+
     for _ in range(iters):
-        if stop_within is not None and abs(best.star_rating - target) < stop_within:
+        if stop_within is not None and rank(best) < (False, False, stop_within):
             break
         mid = (lo + hi) / 2.0
         trial = step(mid)
-        if abs(trial.star_rating - target) < abs(best.star_rating - target):
+        if rank(trial) < rank(best):
             best = trial
         if trial.star_rating < target:
             lo = mid
