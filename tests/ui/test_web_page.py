@@ -277,8 +277,15 @@ def test_chart_to_prompt_fills_the_controls_and_survives_a_corrupt_chart(page, f
     _open_tab(page, "Generate")
     page.get_by_text("Timing and playability").click()
     box = page.locator("#bpm input")  # a BPM typed for another song, with timing still detected
-    box.fill("185")
-    box.press("Tab")
+    # the accordion renders its controls as it opens (late on a loaded machine, replacing a value typed too early):
+    # type until the value stays
+    for _ in range(30):
+        box.fill("185")
+        box.press("Tab")
+        page.wait_for_timeout(1000)
+        if box.input_value() == "185":
+            break
+    assert box.input_value() == "185"
     _open_tab(page, "Chart to prompt")
     page.locator("#prompt_chart input[type=file]").set_input_files(str(files["mania"]))
     page.locator("#prompt_report").get_by_text("star rating").wait_for(timeout=60_000)
