@@ -9,6 +9,15 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 
+try:  # hypothesis keeps a cache folder (.hypothesis/) in the working folder: tests write only to temporary folders
+    import tempfile
+
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    set_hypothesis_home_dir(tempfile.mkdtemp(prefix="beatforge-hypothesis-"))
+except ImportError:  # hypothesis is in the dev extra; the property tests skip without it
+    pass
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _caches_in_a_temporary_folder(tmp_path_factory) -> None:
