@@ -120,12 +120,13 @@ def _check_exists(src: AudioSource) -> None:
 
 
 @contextmanager
-def _local_path(src: AudioSource) -> Iterator[str]:
-    """A real file path for ffmpeg: the file itself, or an archive member copied to a temporary file."""
+def local_path(src: AudioSource, folder: str | Path | None = None) -> Iterator[str]:
+    """A real file path for ffmpeg: the file itself, or an archive member copied to a temporary file (in ``folder``,
+    default the system's temporary folder), removed afterwards."""
     if src.member is None:
         yield str(src.path)
         return
-    fd, tmp = tempfile.mkstemp(prefix="beatforge-audio-", suffix=src.suffix)
+    fd, tmp = tempfile.mkstemp(prefix=".beatforge-audio-", suffix=src.suffix, dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(src.read_bytes())
@@ -199,7 +200,7 @@ def _probe_soundfile(src: AudioSource) -> _Info | None:
 def _probe_ffmpeg(src: AudioSource, tools: tuple[str, str]) -> _Info | None:
     cmd = [tools[1], "-v", "error", "-select_streams", "a:0", "-show_entries",
            "stream=sample_rate,channels:format=duration", "-of", "json"]  # fmt: skip
-    with _local_path(src) as path:
+    with local_path(src) as path:
         try:
             out = subprocess.run([*cmd, path], capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
         except (OSError, subprocess.TimeoutExpired):
@@ -306,7 +307,7 @@ def _decode_ffmpeg(src: AudioSource, info: _Info, max_frames: int) -> tuple[np.n
     seconds = max_frames / info.samplerate + 1.0
     cmd = [tools[0], "-nostdin", "-v", "error", "-i", "{path}", "-map", "0:a:0", "-vn", "-t", f"{seconds:.3f}",
            "-ac", str(info.channels), "-ar", str(info.samplerate), "-f", "f32le", "-"]  # fmt: skip
-    with _local_path(src) as path:
+    with local_path(src) as path:
         cmd[cmd.index("{path}")] = path
         try:
             out = subprocess.run(cmd, capture_output=True, timeout=_FFMPEG_TIMEOUT_S, stdin=subprocess.DEVNULL)

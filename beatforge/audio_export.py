@@ -19,19 +19,17 @@ reads, and stems are mixed by :func:`beatforge.audio.load_audio` (mono).
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from beatforge.audio import load_audio
+from beatforge.audio import load_audio, local_path
 from beatforge.charts.chart import AudioSource
 from beatforge.constants import AUDIO_EXPORT_TIMEOUT_S, EXPORT_VORBIS_QUALITY, OSU_AUDIO_SUFFIXES
 from beatforge.errors import AudioError, message_of
@@ -84,7 +82,7 @@ def export_audio(sources: Sequence[AudioSource], folder: str | Path) -> Path:
     tools = _ffmpeg_tools()
     if tools is not None:
         with ExitStack() as stack:
-            paths = [stack.enter_context(_local_path(s, Path(folder))) for s in sources]
+            paths = [stack.enter_context(local_path(s, folder)) for s in sources]
             _ffmpeg_vorbis(tools, paths, sources, target)
     elif len(sources) == 1:
         _soundfile_vorbis(sources[0], target)
@@ -97,21 +95,6 @@ def export_audio(sources: Sequence[AudioSource], folder: str | Path) -> Path:
 def _ffmpeg_tools() -> tuple[str, str] | None:
     ffmpeg, ffprobe = shutil.which("ffmpeg"), shutil.which("ffprobe")
     return (ffmpeg, ffprobe) if ffmpeg and ffprobe else None
-
-
-@contextmanager
-def _local_path(src: AudioSource, folder: Path) -> Iterator[str]:
-    """A real file for ffmpeg: the file itself, or an archive member copied beside the output."""
-    if src.member is None:
-        yield str(src.path)
-        return
-    fd, tmp = tempfile.mkstemp(prefix=".beatforge-audio-", suffix=src.suffix, dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(src.read_bytes())
-        yield tmp
-    finally:
-        os.unlink(tmp)
 
 
 def _run(cmd: list[str], what: str) -> subprocess.CompletedProcess:

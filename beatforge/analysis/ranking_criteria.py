@@ -61,7 +61,7 @@ def snap_name(gap_ms: float, beat_ms: float) -> str:
     return f"{gap_ms / beat_ms:.3g} beat"
 
 
-def _runs(joined: np.ndarray) -> list[tuple[int, int]]:
+def runs(joined: np.ndarray) -> list[tuple[int, int]]:
     """(first row, last row) of each run of rows joined by ``joined`` gaps (gap k joins rows k and k+1)."""
     edges = np.diff(np.concatenate(([0], joined.astype(np.int8), [0])))
     return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
@@ -262,7 +262,7 @@ def check_fast_snaps(ctx: ChartContext) -> Iterator[Finding]:
     if not ctx.has_timing:
         return
     beats, allowed = FINEST_GAP_BEATS[ctx.level], MAX_FINEST_RUN_NOTES[ctx.level]
-    for first, last in _runs(_fast_gaps(ctx, beats)):
+    for first, last in runs(_fast_gaps(ctx, beats)):
         if last - first + 1 > allowed:
             t = float(ctx.rows[first])
             gap = snap_name(float(ctx.rows[first + 1] - ctx.rows[first]), float(ctx.beat_ms(np.array([t]))[0]))
@@ -279,7 +279,7 @@ def check_run_length(ctx: ChartContext) -> Iterator[Finding]:
     if not ctx.has_timing:
         return
     beats = RUN_SNAP_BEATS[ctx.level]
-    for first, last in _runs(_fast_gaps(ctx, beats)):
+    for first, last in runs(_fast_gaps(ctx, beats)):
         if last - first + 1 > MAX_RUN_NOTES:
             t = float(ctx.rows[first])
             yield Finding(f"{last - first + 1} consecutive notes at {_limit_text(ctx, t, beats)} or finer", t,
@@ -297,7 +297,7 @@ def check_chords_in_runs(ctx: ChartContext) -> Iterator[Finding]:
     if not ctx.has_timing:
         return
     beats = RUN_SNAP_BEATS[ctx.level]
-    for first, last in _runs(_fast_gaps(ctx, beats)):
+    for first, last in runs(_fast_gaps(ctx, beats)):
         inner = first + 1 + np.flatnonzero(ctx.row_size[first + 1 : last] > 1)
         if len(inner):
             t = float(ctx.rows[inner[0]])
@@ -473,7 +473,7 @@ def check_set(charts: Sequence[ManiaChart], *, levels: Sequence[str] | None = No
 __all__ = [
     "CHART_CHECKS", "FINEST_GAP_BEATS", "JACK_BEATS", "MAX_FINEST_RUN_NOTES", "MAX_PRESSED", "MAX_RUN_NOTES",
     "MIN_DRAIN_MS", "MIN_HOLD_BEATS", "MIN_LONG_NOTE_BEATS", "MIN_RELEASE_GAP_BEATS", "NOTE_CHECKS",
-    "RUN_SNAP_BEATS", "chart_label", "check_chart", "check_chord_size", "check_chords_in_runs",
+    "RUN_SNAP_BEATS", "chart_label", "runs", "check_chart", "check_chord_size", "check_chords_in_runs",
     "check_concurrent_notes", "check_drain_time", "check_empty_columns", "check_fast_snaps", "check_jacks",
     "check_key_count", "check_long_note_hold", "check_long_note_length", "check_objects_during_long_notes",
     "check_pressed_at_once", "check_release_gaps", "check_run_length", "check_set", "check_snapping", "chord_limit",

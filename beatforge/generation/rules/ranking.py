@@ -58,6 +58,7 @@ from beatforge.analysis.ranking_criteria import (
     check_release_gaps,
     check_run_length,
     chord_limit,
+    runs,
 )
 from beatforge.analysis.ranking_issues import (
     ROW_MS,
@@ -131,12 +132,6 @@ def _short_limit(ctx: ChartContext, times: np.ndarray, beats: float) -> np.ndarr
     return ctx.span_ms(times, beats) - SNAP_TOLERANCE_MS + MARGIN_MS
 
 
-def _runs(joined: np.ndarray) -> list[tuple[int, int]]:
-    """(first row, last row) of each run of rows joined by ``joined`` gaps (gap k joins rows k and k+1)."""
-    edges = np.diff(np.concatenate(([0], joined.astype(np.int8), [0])))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
-
-
 def metric_rank(ctx: ChartContext, times: np.ndarray) -> np.ndarray:
     """(N,) the metrical weakness of each time: its coarsest beat division's place in DIVISOR_ORDER (0 on a whole
     beat, 1 on a half beat, 2 on a quarter ...), len(DIVISOR_ORDER) off every one of them."""
@@ -202,7 +197,7 @@ def _thin_rows(chart: ManiaChart, level: str, beats: float, allowed: int) -> Man
     limit = _fast_limit(ctx, rows, beats)  # a gap is judged at its earlier row's tempo, as the check does
     keep_row = np.ones(len(rows), dtype=bool)
     rank = metric_rank(ctx, rows)
-    for first, last in _runs(np.diff(rows) <= limit[:-1]):
+    for first, last in runs(np.diff(rows) <= limit[:-1]):
         if last - first + 1 <= allowed:
             continue
         kept: list[int] = []
@@ -265,7 +260,7 @@ def limit_chords(chart: ManiaChart, level: str) -> ManiaChart:
     target = np.where(ctx.row_size > 0, ctx.row_size, 1)  # notes each row may keep struck
     if chart.timing and _applies(check_chords_in_runs, level):
         limit = _fast_limit(ctx, ctx.rows, RUN_SNAP_BEATS[level])
-        for first, last in _runs(np.diff(ctx.rows) <= limit[:-1]):
+        for first, last in runs(np.diff(ctx.rows) <= limit[:-1]):
             target[first + 1 : last] = 1
     cap = _chord_cap(level, chart.keys)
     starts, long = chart.starts, chart.is_long
