@@ -66,16 +66,19 @@ def sources_payload(sources) -> tuple[str, bytes]:
         return path.name, path.read_bytes()
 
 
-def chart_osu_text(chart: ManiaChart, audio_filename: str, extra_metadata: dict[str, str] | None = None) -> str:
-    return write_osu(mania_to_beatmap(chart, audio_filename=audio_filename, extra_metadata=extra_metadata))
+def chart_osu_text(chart: ManiaChart, audio_filename: str, extra_metadata: dict[str, str] | None = None,
+                   background: str | None = None) -> str:
+    return write_osu(mania_to_beatmap(chart, audio_filename=audio_filename, extra_metadata=extra_metadata,
+                                      background=background))
 
 
 def osu_texts(
     charts: list[ManiaChart], audio_filename: str,
     extra_metadata: dict[str, str] | list[dict[str, str]] | None = None,
+    background: str | None = None,
 ) -> dict[str, str]:
     """{file name: .osu text} for charts of one set; equal names get a " 2", " 3" ... suffix. ``extra_metadata``
-    is one dict for every chart, or one per chart."""
+    is one dict for every chart, or one per chart; ``background`` the image file each names, if any."""
     texts: dict[str, str] = {}
     for j, chart in enumerate(charts):
         name = osu_file_name(chart)
@@ -83,7 +86,7 @@ def osu_texts(
         while name in texts:
             name, i = f"{stem} {i}.osu", i + 1
         extra = extra_metadata[j] if isinstance(extra_metadata, list) else extra_metadata
-        texts[name] = chart_osu_text(chart, audio_filename, extra)
+        texts[name] = chart_osu_text(chart, audio_filename, extra, background)
     return texts
 
 

@@ -35,8 +35,7 @@ from beatforge.audio_export import export_audio
 from beatforge.charts.chart import ChartMeta, ManiaChart
 from beatforge.constants import BACKGROUND_SIZE, GENERATED_BACKGROUND, LEVEL_HP_OD, PREVIEW_WINDOW_MS
 from beatforge.fileio import atomic_write_bytes
-from beatforge.formats.export import osu_file_name, safe_name
-from beatforge.formats.osu import mania_to_beatmap, write_osu
+from beatforge.formats.export import osu_texts, safe_name
 from beatforge.generation.request import ManiaRequest
 from beatforge.generation.rules.ranking import judged_level
 from beatforge.generation.song import Song, resolve_song
@@ -127,20 +126,6 @@ def background_image(title: str, artist: str) -> bytes:
     return buf.getvalue()
 
 
-def _osu_texts(charts: list[ManiaChart], audio_name: str, extra: list[dict[str, str]],
-               background: str) -> dict[str, str]:
-    """{file name: .osu text}, the background named in each; equal names get a " 2", " 3" ... suffix."""
-    texts: dict[str, str] = {}
-    for chart, more in zip(charts, extra):
-        name = osu_file_name(chart)
-        stem, i = name[:-4], 2
-        while name in texts:
-            name, i = f"{stem} {i}.osu", i + 1
-        texts[name] = write_osu(mania_to_beatmap(chart, audio_filename=audio_name, extra_metadata=more,
-                                                 background=background))
-    return texts
-
-
 def write_set(charts: list[ManiaChart], song: str | Path | Song, out_dir: str | Path, *,
               previews: bool = True) -> list[Path]:
     """Write each chart as .osu, the audio and the background image (GENERATED_BACKGROUND) beside them, one .osz of
@@ -167,7 +152,7 @@ def write_set(charts: list[ManiaChart], song: str | Path | Song, out_dir: str | 
         audio_path = export_audio(song.sources, stage)
         background = stage / GENERATED_BACKGROUND
         atomic_write_bytes(background, background_image(song.title, song.artist))
-        texts = _osu_texts(charts, audio_path.name, ai, background.name)
+        texts = osu_texts(charts, audio_path.name, ai, background.name)
         osz = stage / (stem + ".osz")
         with zipfile.ZipFile(osz, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for name, text in texts.items():
