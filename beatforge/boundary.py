@@ -35,22 +35,60 @@ class Terminated(BaseException):
     library code does not swallow it)."""
 
 
+# The last signal the handlers below raised. A signal can land inside a library's ``finally`` or ``except``
+# block (omegaconf restoring flags on a half-built node): the block then fails with an error of its own that names
+# no signal and, in omegaconf's case, drops the chain. The user sent a signal, so the exit code must say so.
+_received: list[type[BaseException]] = []
+
+
 def _raise_terminated(signum, frame) -> None:
+    _received.append(Terminated)
     raise Terminated()
 
 
+def _raise_interrupted(signum, frame) -> None:
+    _received.append(KeyboardInterrupt)
+    signal.default_int_handler(signum, frame)
+
+
 def install_sigterm() -> None:
-    """SIGTERM becomes :class:`Terminated` (only the main thread may install a handler)."""
+    """SIGTERM becomes :class:`Terminated`, Ctrl-C stays KeyboardInterrupt; both are remembered (only the main
+    thread may install a handler)."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_terminated)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, _raise_interrupted)
+
+
+def _signal_behind(exc: BaseException) -> type[BaseException] | None:
+    """The signal ``exc`` came from: one in its chain, or one the handlers saw (the chain may have been cut)."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, (KeyboardInterrupt, Terminated)):
+            return type(cur)
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return _received[-1] if _received else None
+
+
+def _call(fn: Callable[[], int | None]) -> int:
+    try:
+        return int(fn() or 0)
+    except Exception as exc:
+        signalled = _signal_behind(exc)
+        if signalled is not None:
+            raise signalled() from exc
+        raise
 
 
 def run_guarded(prog: str, fn: Callable[[], int | None]) -> int:
     """``fn()``'s exit code, or the boundary's (see the module docstring) with one line on stderr."""
     debug = bool(os.environ.get("BEATFORGE_DEBUG"))
     install_sigterm()
+    _received.clear()
     try:
-        return int(fn() or 0)
+        return _call(fn)
     except SystemExit:
         raise
     except BeatforgeError as exc:

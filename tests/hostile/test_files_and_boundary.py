@@ -210,6 +210,26 @@ def test_the_boundary_gives_one_line_and_a_code(exc: BaseException, code: int, c
     assert len(err.strip().splitlines()) == 1 and err.startswith("prog: ")
 
 
+@pytest.mark.parametrize("signalled, code", [("Terminated", 143), ("KeyboardInterrupt", 130)])
+def test_a_signal_inside_a_librarys_cleanup_still_reads_as_the_signal(signalled: str, code: int, capsys,
+                                                                        monkeypatch) -> None:
+    """CI once saw SIGTERM land in omegaconf's flag restore, which then failed with an error of its own and dropped
+    the chain (the error below is raised outside the handler, as omegaconf's is)."""
+    monkeypatch.delenv("BEATFORGE_DEBUG", raising=False)
+    signum = signal.SIGTERM if signalled == "Terminated" else signal.SIGINT
+
+    def fail():
+        try:
+            signal.raise_signal(signum)
+        except BaseException:
+            pass
+        raise AttributeError("'NoneType' object has no attribute '_invalidate_flags_cache'")
+
+    assert run_guarded("prog", fail) == code
+    err = capsys.readouterr().err
+    assert "internal error" not in err and len(err.strip().splitlines()) == 1, err
+
+
 def test_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
     chart = tmp_path / "m.osu"
     chart.write_text(OSU.format(audio="a.mp3"))
