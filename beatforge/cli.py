@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from beatforge import __version__
-from beatforge.boundary import run_guarded
+from beatforge.boundary import exit_process, run_guarded
 from beatforge.constants import (
     DEVICES,
     MAP_TYPES,
@@ -702,11 +702,17 @@ def main(argv: list[str] | None = None) -> int:
     return run_guarded("beatforge", lambda: _main(argv))
 
 
+def entry() -> None:
+    """The ``beatforge`` command: :func:`main`, then the process exits without tearing torch down
+    (:func:`~beatforge.boundary.exit_process`). Tests call :func:`main`, which returns the code."""
+    exit_process(main())
+
+
 def run_script(prog: str, main_fn, argv: list[str] | None = None) -> None:
     """The seed guides' root scripts (main.py, train.py, sample.py, generate_beatmap_idx.py): the same error
     boundary and exit codes as ``beatforge`` itself."""
-    sys.exit(run_guarded(prog, lambda: main_fn(argv)))
+    exit_process(run_guarded(prog, lambda: main_fn(argv)))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -20,8 +20,11 @@ is what makes sharing fair.
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from beatforge.constants import DEVICES
@@ -76,6 +79,37 @@ def _set_torch_threads(n: int) -> None:
         pass
 
 
+def cache_home() -> Path:
+    """beatforge's cache (song activations, ONNX graphs): ``$BEATFORGE_CACHE`` or ``~/.cache/beatforge``."""
+    return Path(os.environ.get("BEATFORGE_CACHE") or Path.home() / ".cache" / "beatforge")
+
+
+def torch_is_cpu_only() -> bool:
+    """Is the installed torch a CPU-only build on a system without Apple's MPS? Then ``--device auto`` is the CPU,
+    known without importing torch (2 s): a CPU wheel's version ends in ``+cpu``."""
+    try:
+        version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        return True
+    return version.endswith("+cpu") and sys.platform != "darwin"
+
+
+def onnx_enabled() -> bool:
+    """May the CPU networks run on ONNX Runtime (installed, and not turned off with ``BEATFORGE_ONNX=0``)?"""
+    if os.environ.get("BEATFORGE_ONNX", "").strip() == "0":
+        return False
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def runs_on_onnx(device: str | None) -> bool:
+    """Do the osu!mania networks run on ONNX Runtime for this ``--device``? Yes where it is the CPU (named, or
+    ``auto`` without a GPU) and ONNX Runtime may be used (:mod:`beatforge.generation.learned.onnx_models`)."""
+    name = (device or "auto").lower()
+    if name not in ("auto", "cpu") or not onnx_enabled():
+        return False
+    return name == "cpu" or torch_is_cpu_only() or resolve_device(name).type == "cpu"
+
+
 def resolve_device(name: str | None = "auto") -> torch.device:
     """``--device``: ``auto`` is the GPU when torch sees one (CUDA, else Apple's MPS), else the CPU; a device that
     is asked for by name and is missing is an error, not a silent fall back to the CPU."""
@@ -96,4 +130,5 @@ def resolve_device(name: str | None = "auto") -> torch.device:
     return torch.device(name)
 
 
-__all__ = ["available_cores", "choose_threads", "configure_threads", "resolve_device"]
+__all__ = ["available_cores", "cache_home", "choose_threads", "configure_threads", "onnx_enabled", "resolve_device",
+           "runs_on_onnx", "torch_is_cpu_only"]

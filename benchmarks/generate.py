@@ -1,6 +1,8 @@
 """Seconds and peak memory of ``beatforge generate`` for a 3-minute song at its defaults (20 sampling steps, the
 shipped models), quiet and beside a second run.
 
+* first run: the whole command with an empty cache, which exports the models' ONNX graphs (once per model on a
+  CPU; :mod:`beatforge.generation.learned.onnx_models`);
 * quiet: the whole command as a user runs it (imports, model loading, audio decoding, sampling, timing, the
   star-rating search, writing the .osu/.osz/PNG files), in a fresh process, ``--repeats`` times: the median;
 * busy (``--busy``): two such commands started at once on the same machine, each one's time against the quiet median
@@ -102,10 +104,10 @@ def command(song: Path, out: Path, device: str) -> list[str]:
             "--device", device, "-o", str(out)]
 
 
-def start(cmd: list[str]) -> tuple[subprocess.Popen, float]:
+def start(cmd: list[str], **env: str) -> tuple[subprocess.Popen, float]:
     timer = [str(TIME), "-f", "peak_rss_kb=%M"] if TIME.exists() else []
     return subprocess.Popen([*timer, *cmd], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "TQDM_DISABLE": "1"}), time.perf_counter()
+                            env={**os.environ, "TQDM_DISABLE": "1", **env}), time.perf_counter()
 
 
 def finish(proc: subprocess.Popen, t0: float) -> tuple[float, float | None]:
@@ -143,6 +145,10 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="beatforge-bench-"))
     song, label = song_3min(tmp)
     print(f"song: {label}; machine: {os.cpu_count()} CPUs, load average now {os.getloadavg()[0]:.2f}")
+    # the first run with an empty cache exports the models' ONNX graphs (once per model; CPU only)
+    dt, _ = finish(*start(command(song, tmp / "cold", args.device), BEATFORGE_CACHE=str(tmp / "empty-cache")))
+    print(f"first run with an empty cache (exports the ONNX graphs, once per model): {dt:.2f} s")
+    finish(*start(command(song, tmp / "warmup", args.device)))  # the user's own cache, as every later run finds it
     quiet = []
     for i in range(args.repeats):
         dt, rss = finish(*start(command(song, tmp / f"quiet{i}", args.device)))

@@ -89,6 +89,14 @@ def _projected(out: torch.Tensor, x: torch.Tensor, alpha_bar: torch.Tensor, pred
     raise ValueError(f"project_x0 needs an epsilon or v prediction, not {prediction_type!r}")
 
 
+def _start(shape: tuple[int, ...], generator: torch.Generator | None, noise: torch.Tensor | None) -> torch.Tensor:
+    if noise is None:
+        return torch.randn(shape, generator=generator, device="cpu")
+    if tuple(noise.shape) != tuple(shape):
+        raise ValueError(f"noise of shape {tuple(noise.shape)} for samples of shape {tuple(shape)}")
+    return noise.float()
+
+
 @torch.no_grad()
 def sample(
     model_fn: ModelFn,
@@ -104,6 +112,7 @@ def sample(
     device: torch.device | str | None = None,
     project_x0: Callable[[torch.Tensor], torch.Tensor] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    noise: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Draw samples x_0 of ``shape`` (B, ...).
 
@@ -117,6 +126,7 @@ def sample(
         generator: for reproducible noise (drawn on the CPU, then moved to ``device``).
         project_x0: maps each step's predicted clean sample to the one the solver continues from.
         progress: called with (step, steps) after each step.
+        noise: the starting noise (``shape``), instead of drawing it with ``generator``.
     """
     if steps < 1:
         raise ValueError("steps must be at least 1")
@@ -124,7 +134,7 @@ def sample(
     denoise = classifier_free_guidance(model_fn, cond, uncond, guidance)
     if sampler == "dpm++" and supported(schedule):
         solver = DPMSolverPP(schedule, steps)  # diffusers' DPM-Solver++ without importing diffusers (seconds)
-        x = torch.randn(shape, generator=generator, device="cpu").to(device) * solver.init_noise_sigma
+        x = _start(shape, generator, noise).to(device) * solver.init_noise_sigma
         for i, t in enumerate(solver.timesteps.tolist()):
             out = denoise(x, torch.full((shape[0],), t, device=device, dtype=torch.long))
             if project_x0 is not None:
@@ -135,7 +145,7 @@ def sample(
         return x
     scheduler = make_sampler(sampler, schedule)
     scheduler.set_timesteps(steps, device=device)
-    x = torch.randn(shape, generator=generator, device="cpu").to(device) * scheduler.init_noise_sigma
+    x = _start(shape, generator, noise).to(device) * scheduler.init_noise_sigma
     for i, t in enumerate(scheduler.timesteps):
         t_batch = torch.full((shape[0],), int(t), device=device, dtype=torch.long)
         out = denoise(scheduler.scale_model_input(x, t), t_batch)

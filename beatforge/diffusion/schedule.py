@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
 
 from beatforge.config import ModelParams
+
+if TYPE_CHECKING:  # torch is imported where a loss is computed: the ONNX generation path never imports it
+    import torch
 
 PREDICTION = {"eps": "epsilon", "v": "v_prediction"}
 
@@ -96,6 +97,8 @@ class NoiseSchedule:
 
     def loss(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Per-element loss (smooth L1 with beta 0.02 as Mug Diffusion, L2 or L1), averaged over ``mask``."""
+        import torch.nn.functional as F  # noqa: N812 (torch's own name)
+
         kind = self.params.loss_type
         if kind == "smooth_l1":
             err = F.smooth_l1_loss(pred, target, reduction="none", beta=0.02)

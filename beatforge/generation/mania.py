@@ -25,6 +25,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,7 +33,7 @@ from beatforge.charts.chart import ManiaChart, TimingPoint
 from beatforge.constants import FRAME_MS, LN_RATIO_OF_MAP_TYPE
 from beatforge.errors import BeatforgeError
 from beatforge.generation.learned.chart_diffusion import ManiaModel, load_mania_model, sample_charts
-from beatforge.generation.learned.note_selector import load_selector, select_notes
+from beatforge.generation.learned.onnx_models import OnnxChartDiffusion, OnnxOnsetNet
 from beatforge.generation.learned.onset_network import (
     DENSITY_GRID,
     OnsetActivations,
@@ -60,35 +61,55 @@ from beatforge.generation.rules.ranking import make_ranked, rating_floor, reques
 from beatforge.generation.rules.star_rating_fit import fit_density
 from beatforge.generation.rules.timing import beat_aligned_timing, reference_timing, snap_chart, song_timing
 from beatforge.generation.song import Song, SongAudio, checked_duration, decode_song, resolve_song
-from beatforge.models.note_selector import NoteSelectorNet
-from beatforge.models.onset_net import OnsetNet
+
+if TYPE_CHECKING:
+    from beatforge.models.note_selector import NoteSelectorNet
+    from beatforge.models.onset_net import OnsetNet
 
 
 @dataclass
 class ManiaModels:
     """The networks a mania job runs. Load them once where many jobs follow (the page, benchmarks)."""
 
-    chart: ManiaModel
-    rhythm: OnsetNet
+    chart: ManiaModel | OnnxChartDiffusion
+    rhythm: OnsetNet | OnnxOnsetNet
     selector: NoteSelectorNet | None = None
 
     @classmethod
     def load(cls, request: ManiaRequest | None = None) -> ManiaModels:
         """The request's model files (default: the shipped ``models/mania``, ``models/rhythm`` and, for
-        ``rhythm="selector"``, ``models/selector``), on the request's device (``--device``). The note selector, a
-        few thousand weights over a few thousand candidates, stays on the CPU."""
-        from beatforge.runtime import resolve_device  # lazy: imports torch
+        ``rhythm="selector"``, ``models/selector``), on the request's device (``--device``): on the CPU through
+        ONNX Runtime, without importing torch (:mod:`~beatforge.generation.learned.onnx_models`; ``BEATFORGE_ONNX=0``
+        keeps torch), on a GPU in torch. The note selector, a few thousand weights over a few thousand candidates,
+        stays on the CPU in torch."""
+        from beatforge.runtime import resolve_device, runs_on_onnx  # lazy: resolve_device imports torch
 
         request = request or ManiaRequest()
+        selector = _load_selector(request.selector_model) if request.rhythm == "selector" else None
+        if runs_on_onnx(request.device):
+            from beatforge.generation.learned.chart_diffusion import DEFAULT_MODEL
+            from beatforge.generation.learned.onnx_models import load_onnx_mania, load_onnx_rhythm
+            from beatforge.generation.learned.onset_network import DEFAULT_RHYTHM_MODEL
+
+            return cls(load_onnx_mania(request.model or DEFAULT_MODEL),
+                       load_onnx_rhythm(request.rhythm_model or DEFAULT_RHYTHM_MODEL), selector)
         device = resolve_device(request.device)
-        selector = load_selector(request.selector_model) if request.rhythm == "selector" else None
         chart = load_mania_model(request.model)
         chart.system.to(device)
         return cls(chart, load_default_rhythm(request.rhythm_model).to(device), selector)
 
     @property
-    def device(self):  # noqa: ANN201 (a torch.device)
-        return self.chart.system.scale_factor.device
+    def device(self) -> str:
+        """Where the networks run: ``cpu (ONNX Runtime)``, or torch's device (``cpu``, ``cuda:0`` ...)."""
+        if isinstance(self.chart, OnnxChartDiffusion):
+            return "cpu (ONNX Runtime)"
+        return str(self.chart.system.scale_factor.device)
+
+
+def _load_selector(path: Path | None) -> NoteSelectorNet:
+    from beatforge.generation.learned.note_selector import load_selector  # lazy: torch, only for --rhythm selector
+
+    return load_selector(path)
 
 
 @dataclass(frozen=True)
@@ -183,7 +204,7 @@ def _rhythm_source(request: ManiaRequest, song: Song, y: np.ndarray, acts: np.nd
     if request.rhythm == "selector":
         front = song_activations(list(song.sources))
         if models.selector is None:
-            models.selector = load_selector(request.selector_model)
+            models.selector = _load_selector(request.selector_model)
         selector = models.selector
         if request.bpm is None and request.timing_from is None:
             timing = beat_aligned_timing(y, front.beat, ACT_FRAME_MS, latency_ms=float(selector.latency_ms))
@@ -191,6 +212,8 @@ def _rhythm_source(request: ManiaRequest, song: Song, y: np.ndarray, acts: np.nd
             timing = song_timing(y, acts, audio_ms, **given)
         cands = candidates(front, y, timing, audio_ms)
         span_beats = span_s * 1000.0 / timing[0].beat_length
+        from beatforge.generation.learned.note_selector import select_notes  # lazy: torch, for the selector only
+
         return timing, lambda n: select_notes(selector, cands, n, span_beats)
     timing = song_timing(y, acts, audio_ms, **given)
     if request.rhythm == "diffusion":
@@ -216,8 +239,6 @@ def generate_mania(song: str | Path | Song, request: ManiaRequest | None = None,
     Raises:
         BeatforgeError: bad audio, a key count the model lacks, a value out of range, too many charts.
     """
-    import torch  # lazy: torch costs ~1 s of CLI start-up
-
     request = with_seed(request or ManiaRequest())  # a run without --seed records the seed it drew
     song = resolve_song(song, title=request.title, artist=request.artist)
     duration, path = checked_duration(song)
@@ -231,7 +252,6 @@ def generate_mania(song: str | Path | Song, request: ManiaRequest | None = None,
     audio = audio or decode_song(song)
     y, mel = audio.y, audio.mel
     prompts = request.prompts()
-    torch.set_flush_denormal(True)
     bar = None
     if progress:
         from tqdm import tqdm  # lazy: only the CLI and the page show progress

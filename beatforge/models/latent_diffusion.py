@@ -77,10 +77,11 @@ class LatentDiffusion(nn.Module):
         seed: int | None = None,
         sampler: str = "dpm++",
         progress=None,
+        noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Latents for B examples of audio ``mel`` (B, 128, 64 L) and prompts ``tokens`` (B, F), sampled with the
-        model's own schedule (its config's) through :func:`beatforge.diffusion.sampling.sample`; the null prompt
-        for guidance is :meth:`null_prompt`."""
+        model's own schedule (its config's) through :func:`beatforge.diffusion.sampling.sample` from ``noise``
+        (else drawn from ``seed``); the null prompt for guidance is :meth:`null_prompt`."""
         b, length = mel.shape[0], mel.shape[-1] // (MEL_HOPS_PER_FRAME * self.stride)
         audio = self.denoiser.encode_audio(mel)
         gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
@@ -97,6 +98,7 @@ class LatentDiffusion(nn.Module):
             generator=gen,
             device=tokens.device,
             progress=progress,
+            noise=noise,
         )
 
     def model_state(self) -> dict[str, torch.Tensor]:

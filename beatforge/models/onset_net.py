@@ -96,7 +96,8 @@ class OnsetNet(nn.Module):
         shares across densities."""
         t = mel.shape[-1] // MEL_HOPS_PER_STEP * MEL_HOPS_PER_STEP
         m = self.normalise(mel[..., :t])
-        flux = torch.relu(torch.diff(m, dim=-1, prepend=m[..., :1]))
+        # torch.diff(m, prepend=m[..., :1]) written as a shifted difference (the same numbers): ONNX has no diff
+        flux = torch.relu(m - torch.cat([m[..., :1], m[..., :-1]], dim=-1))
         x = torch.cat([m, flux], dim=1)
         x = torch.nn.functional.avg_pool1d(x, MEL_HOPS_PER_STEP)
         return self.inp(x)

@@ -205,7 +205,8 @@ def test_an_unreachable_star_rating_is_reported_with_why(tmp_path: Path, capsys)
 def test_the_miss_is_in_the_chart_meta_where_the_page_reads_it(song: Path) -> None:
     from beatforge.generation.output import STAR_RATING_MISS
 
-    charts = generate_mania(song, ManiaRequest(star_ratings=(8.0, 2.0), steps=2, seed=4))
+    # seed 5's 8-star chart misses on this song (6.98 stars); seed 4's reaches 8.02 with chords added
+    charts = generate_mania(song, ManiaRequest(star_ratings=(8.0, 2.0), steps=2, seed=5))
     assert charts[0].meta.extra[STAR_RATING_MISS].startswith("asked 8.00: ")
     assert STAR_RATING_MISS not in charts[1].meta.extra
 

@@ -383,3 +383,26 @@ def test_dataset_arrays_are_checked_before_they_are_read(tmp_path: Path) -> None
                         ("missing.npy", "not a file")):
         with pytest.raises(BeatforgeError, match=needle):
             load_array(ds, rel)
+
+
+@pytest.mark.parametrize("code", [0, 2, 143])
+def test_the_fast_exit_still_does_what_an_exit_must(code: int, tmp_path: Path) -> None:
+    """exit_process skips the interpreter's teardown, not the atexit handlers, the flush or the exit code."""
+    marker = tmp_path / "atexit-ran"
+    script = (f"import atexit, pathlib, sys\nfrom beatforge.boundary import exit_process\n"
+              f"atexit.register(pathlib.Path({str(marker)!r}).write_text, 'yes')\n"
+              f"print('no newline at the end', end='')\nprint('to stderr', file=sys.stderr, end='')\n"
+              f"exit_process({code})\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == code
+    assert proc.stdout == "no newline at the end" and proc.stderr == "to stderr"
+    assert marker.read_text() == "yes"
+
+
+def test_the_fast_exit_waits_for_a_running_thread(tmp_path: Path) -> None:
+    marker = tmp_path / "thread-done"
+    script = (f"import pathlib, threading, time\nfrom beatforge.boundary import exit_process\n"
+              f"def work():\n    time.sleep(0.5)\n    pathlib.Path({str(marker)!r}).write_text('done')\n"
+              f"threading.Thread(target=work).start()\nexit_process(0)\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and marker.read_text() == "done"

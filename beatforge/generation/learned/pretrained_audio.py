@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.metadata
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import numpy as np
 from beatforge.audio import AudioInput, content_hash, load_audio
 from beatforge.errors import BeatforgeError
 from beatforge.fileio import atomic_path
+from beatforge.runtime import cache_home
 
 FPS = 100  # madmom's frame rate: one activation every 10 ms
 FRAME_MS = 1000.0 / FPS
@@ -37,7 +37,7 @@ CACHE_VERSION = "madmom-cnn-onset+blstm-beat-1+blstm-downbeat-1/v2"
 
 def cache_root() -> Path:
     """Where activations are cached: ``$BEATFORGE_CACHE`` or ``~/.cache/beatforge``."""
-    return Path(os.environ.get("BEATFORGE_CACHE") or Path.home() / ".cache" / "beatforge") / "activations"
+    return cache_home() / "activations"
 
 
 @functools.cache
