@@ -65,6 +65,7 @@ __all__ = [
     "SILENCE_PEAK",
     "MelCache",
     "audio_duration",
+    "audio_kbps",
     "content_hash",
     "hann_window",
     "import_librosa",
@@ -257,6 +258,17 @@ def _too_long(src: AudioSource, seconds: float) -> AudioError:
     return AudioError(
         f"{src}: {seconds / 60:.1f} minutes of audio, more than the {MAX_AUDIO_SECONDS / 60:.0f}-minute limit"
     )
+
+
+def audio_kbps(source: AudioSource) -> float:
+    """A song file's average bit rate: its size, less an MP3's leading ID3 tag (cover art is not audio), over its
+    duration (raises BeatforgeError where it cannot be read)."""
+    data = source.read_bytes()
+    tag = _id3_end(data[:10]) if source.suffix == ".mp3" else 0
+    seconds = audio_duration(source)
+    if not seconds > 0:
+        raise AudioError(f"{source.name}: 0 seconds of audio")
+    return (len(data) - min(tag, len(data))) * 8 / seconds / 1000.0
 
 
 def audio_duration(source: AudioInput) -> float:

@@ -1,7 +1,8 @@
 """The song's audio as osu! plays it: the file a generated set carries in its .osz and beside its .osu files.
 
 * mp3 and Ogg Vorbis (OSU_AUDIO_SUFFIXES) are copied byte for byte: re-encoding would move the notes against the
-  music by the new encoder's padding. An .ogg holding Opus (or FLAC), which osu! cannot play, is transcoded.
+  music by the new encoder's padding. An .ogg holding Opus (or FLAC), which osu! cannot play, is transcoded, and so
+  is a file over the Ranking Criteria's bit rate (OSU_MAX_AUDIO_KBPS: a 193 kbps mp3 cannot be submitted as it is).
 * Anything else osu! does not play (flac, wav, m4a, opus ...) is transcoded to Ogg Vorbis, whose encoder adds no
   padding (the table in :mod:`beatforge.audio`: 0 samples), so the notes stay in sync. Channels (up to two) and the
   sample rate are kept.
@@ -10,7 +11,8 @@
   :func:`beatforge.audio.load_audio` mixes them for the models.
 
 Ogg Vorbis is written at libvorbis quality EXPORT_VORBIS_QUALITY (~192 kbps nominal for 44.1 kHz stereo; Frets on
-Fire's stems are 160 kbps), higher where a lossy source has more (:func:`vorbis_quality`: a 256 kbps m4a gets q8).
+Fire's stems are 160 kbps): the highest quality whose nominal bit rate stays under the criteria's 208 kbps for .ogg
+(:func:`vorbis_quality`), so a 256 kbps m4a gets q6 too.
 ffmpeg does the work where it is on PATH (a subprocess with AUDIO_EXPORT_TIMEOUT_S, writing a temporary name that is
 renamed when complete); without it, libsndfile's Vorbis encoder at EXPORT_VORBIS_QUALITY transcodes what libsndfile
 reads, and stems are mixed by :func:`beatforge.audio.load_audio` (mono).
@@ -29,9 +31,14 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from beatforge.audio import load_audio, local_path
+from beatforge.audio import audio_kbps, load_audio, local_path
 from beatforge.charts.chart import AudioSource
-from beatforge.constants import AUDIO_EXPORT_TIMEOUT_S, EXPORT_VORBIS_QUALITY, OSU_AUDIO_SUFFIXES
+from beatforge.constants import (
+    AUDIO_EXPORT_TIMEOUT_S,
+    EXPORT_VORBIS_QUALITY,
+    OSU_AUDIO_SUFFIXES,
+    OSU_MAX_AUDIO_KBPS,
+)
 from beatforge.errors import AudioError, message_of
 from beatforge.fileio import atomic_path, atomic_write_bytes
 
@@ -40,30 +47,35 @@ VORBIS_RATE_RANGE = (8000, 48000)
 _PEAK_RE = re.compile(r"Peak level dB:\s*(-?inf|[-+0-9.eE]+)")
 # Headroom below full scale for a mix that would clip (Vorbis decoding overshoots a little)
 _MIX_HEADROOM_DB = 0.3
-# libvorbis's nominal bitrate (kbps, 44.1 kHz stereo) by quality: a lossy source (m4a at 256 kbps) gets at least its
-# own bitrate, from EXPORT_VORBIS_QUALITY up to q9
+# libvorbis's nominal bitrate (kbps, 44.1 kHz stereo) by quality
 VORBIS_NOMINAL_KBPS = {4: 128, 5: 160, 6: 192, 7: 224, 8: 256, 9: 320}
 _LOSSLESS = re.compile(r"pcm_.*|flac|alac|wavpack|ape|tta|mlp|truehd|tak")
 
 
 def osu_audio_name(sources: Sequence[AudioSource]) -> str:
-    """The file name the set's audio gets: ``audio.mp3`` / ``audio.ogg`` for those, ``audio.ogg`` otherwise."""
-    if len(sources) == 1 and sources[0].suffix in OSU_AUDIO_SUFFIXES:
+    """The file name the set's audio gets: ``audio.mp3`` / ``audio.ogg`` for one that is copied as it is
+    (:func:`plays_as_is`), ``audio.ogg`` otherwise."""
+    if len(sources) == 1 and plays_as_is(sources[0]):
         return "audio" + sources[0].suffix
     return "audio.ogg"
 
 
 def plays_as_is(src: AudioSource) -> bool:
-    """Whether osu! plays the file as it is: an mp3, or an .ogg holding Vorbis (not Opus, FLAC or Speex, which
-    osu! cannot play and which are transcoded like any other format)."""
+    """Whether osu! plays the file as it is and the Ranking Criteria allow it: an mp3, or an .ogg holding Vorbis
+    (not Opus, FLAC or Speex, which osu! cannot play and which are transcoded like any other format), at most
+    OSU_MAX_AUDIO_KBPS."""
     if src.suffix not in OSU_AUDIO_SUFFIXES:
         return False
-    if src.suffix != ".ogg":
-        return True
+    if src.suffix == ".ogg":
+        try:
+            if sf.info(str(src.path) if src.member is None else src.open()).subtype != "VORBIS":
+                return False
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+            return False  # libsndfile cannot read it: not the Vorbis it reads
     try:
-        return sf.info(str(src.path) if src.member is None else src.open()).subtype == "VORBIS"
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
-        return False  # libsndfile cannot read it: not the Vorbis it reads
+        return audio_kbps(src) <= OSU_MAX_AUDIO_KBPS[src.suffix] + 0.5
+    except AudioError:
+        return True  # its length cannot be read here: copied as it is (decoding it fails clearly elsewhere)
 
 
 def export_audio(sources: Sequence[AudioSource], folder: str | Path) -> Path:
@@ -133,10 +145,12 @@ def _probe(ffprobe: str, path: str, what: str) -> tuple[int, int, int]:
 
 
 def vorbis_quality(source_kbps: int) -> int:
-    """The libvorbis quality whose nominal bitrate is at least the source's (EXPORT_VORBIS_QUALITY at least, q9 at
-    most)."""
-    fits = [q for q, kbps in sorted(VORBIS_NOMINAL_KBPS.items()) if q >= EXPORT_VORBIS_QUALITY and kbps >= source_kbps]
-    return fits[0] if fits else max(max(VORBIS_NOMINAL_KBPS), EXPORT_VORBIS_QUALITY)
+    """The libvorbis quality for a source of ``source_kbps`` (0: lossless or unknown): the lowest whose nominal
+    bitrate is at least the source's, from EXPORT_VORBIS_QUALITY up, and never one whose nominal bitrate is over
+    the criteria's limit for .ogg (a 256 kbps source gets the highest that fits, q6)."""
+    allowed = [q for q, kbps in sorted(VORBIS_NOMINAL_KBPS.items()) if kbps <= OSU_MAX_AUDIO_KBPS[".ogg"]]
+    fits = [q for q in allowed if q >= EXPORT_VORBIS_QUALITY and VORBIS_NOMINAL_KBPS[q] >= source_kbps]
+    return fits[0] if fits else max(allowed)
 
 
 def _ffmpeg_vorbis(tools: tuple[str, str], paths: list[str], sources: Sequence[AudioSource], target: Path) -> None:

@@ -30,6 +30,11 @@ ONSET_N_MELS: int = 64
 # at this libvorbis quality (-q:a 6: ~192 kbps nominal for 44.1 kHz stereo, above the 128-160 kbps of osu! and Frets
 # on Fire songs), through ffmpeg, which is given AUDIO_EXPORT_TIMEOUT_S per run
 OSU_AUDIO_SUFFIXES: tuple[str, ...] = (".mp3", ".ogg")
+# "...have an average bit rate no greater than 192 kbps for .mp3 files, or 208 kbps for .ogg files." and "...no lower
+# than 128 kbps, if such a source exists." (osu! wiki, Ranking_criteria, Audio rules): the checker's limits, and the
+# set's audio is transcoded where the source is over them
+OSU_MAX_AUDIO_KBPS: dict[str, float] = {".mp3": 192.0, ".ogg": 208.0}
+OSU_MIN_AUDIO_KBPS: float = 128.0
 EXPORT_VORBIS_QUALITY: int = 6
 AUDIO_EXPORT_TIMEOUT_S: float = 600.0
 

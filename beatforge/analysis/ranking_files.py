@@ -17,21 +17,19 @@ from pathlib import Path
 
 from beatforge.analysis.ranking_issues import ChartContext, Check, Finding, chart_label, criterion, drain_ms
 from beatforge.archive import checked_infos, find_member
-from beatforge.audio import _id3_end, audio_duration
+from beatforge.audio import audio_kbps
 from beatforge.charts.beatmap import Beatmap
-from beatforge.charts.chart import AudioSource, ManiaChart
-from beatforge.constants import DIFFICULTY_LEVELS, OSU_AUDIO_SUFFIXES
-from beatforge.errors import AudioError, BeatforgeError, message_of
+from beatforge.charts.chart import ManiaChart
+from beatforge.constants import DIFFICULTY_LEVELS, OSU_AUDIO_SUFFIXES, OSU_MAX_AUDIO_KBPS, OSU_MIN_AUDIO_KBPS
+from beatforge.errors import BeatforgeError, message_of
 from beatforge.fileio import file_in_folder
 
 MANIA = "Ranking_criteria/osu!mania"
 GENERAL = "Ranking_criteria"
 MAX_HP_OD: dict[str, float] = {"easy": 7.0, "normal": 7.5, "hard": 8.0}  # "HP and OD values should not be higher than"
 MAX_BACKGROUND_BYTES = 2.5e6  # "Maximum file size: 2.5MB" (Ranking_criteria, Video and background rules)
-# "...have an average bit rate no greater than 192 kbps for .mp3 files, or 208 kbps for .ogg files." and "...no lower
-# than 128 kbps, if such a source exists." (Ranking_criteria, Audio rules)
-MAX_KBPS = {".mp3": 192.0, ".ogg": 208.0}
-MIN_KBPS = 128.0
+MAX_KBPS = OSU_MAX_AUDIO_KBPS  # the wiki's words are with the numbers, in beatforge.constants
+MIN_KBPS = OSU_MIN_AUDIO_KBPS
 # "If the drain time of each difficulty is..." lower than 2:30 / 2:30-3:15 / 3:15-4:00: the hardest level the lowest
 # difficulty may be, or the number of difficulties that spares it (Ranking_criteria/osu!mania, Overall rules)
 SPREAD = ((150_000.0, "normal", 4), (195_000.0, "hard", 3), (240_000.0, "insane", 2))
@@ -231,17 +229,6 @@ def check_one_song_file(ctx: SetContext) -> Iterator[Finding]:
     names = {bm.audio_filename.lower() for _, bm in ctx.osu} - {""}
     if len(names) > 1:
         yield Finding(f"{len(names)} song files: {', '.join(sorted(names))}")
-
-
-def audio_kbps(source: AudioSource) -> float:
-    """A song file's average bit rate: its size, less an MP3's leading ID3 tag (cover art is not audio), over its
-    duration (raises BeatforgeError where it cannot be read)."""
-    data = source.read_bytes()
-    tag = _id3_end(data[:10]) if source.suffix == ".mp3" else 0
-    seconds = audio_duration(source)
-    if not seconds > 0:
-        raise AudioError(f"{source.name}: 0 seconds of audio")
-    return (len(data) - min(tag, len(data))) * 8 / seconds / 1000.0
 
 
 @criterion("rule", f"{GENERAL}, Audio rules")
