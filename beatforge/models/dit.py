@@ -94,19 +94,26 @@ def banded_attention(attn: nn.MultiheadAttention, h: torch.Tensor, window: int) 
         return x.view(b, t, heads, c // heads).transpose(1, 2)
 
     q, k, v = split(q), split(k), split(v)
-    qb = nn.functional.pad(q, (0, 0, 0, pad)).view(b, heads, nb, w, c // heads)
+    dh = c // heads
+    # blocks go to the batch dimension, (B * nb, heads, W, dh): a 4-D call takes torch's fused CPU attention kernel,
+    # 5-6x faster than the same masked product on 5-D tensors (measured: 0.05 s against 0.30 s a layer, 2,040 tokens)
+    qb = nn.functional.pad(q, (0, 0, 0, pad)).view(b, heads, nb, w, dh).transpose(1, 2).reshape(b * nb, heads, w, dh)
     # keys/values of blocks i-1, i, i+1 for query block i: pad one block each side, then overlapping windows
-    kb = nn.functional.pad(k, (0, 0, w, w + pad)).unfold(2, 3 * w, w).transpose(-1, -2)
-    vb = nn.functional.pad(v, (0, 0, w, w + pad)).unfold(2, 3 * w, w).transpose(-1, -2)
+
+    def triples(x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.pad(x, (0, 0, w, w + pad)).unfold(2, 3 * w, w).transpose(-1, -2)  # (B, heads, nb, 3W, dh)
+        return x.transpose(1, 2).reshape(b * nb, heads, 3 * w, dh)
+
     a = torch.arange(w, device=h.device)
     key = torch.arange(3 * w, device=h.device)
     blocks = torch.arange(nb, device=h.device)
     d = key[None, :] - w - a[:, None]  # key minus query position, within a block triple
     pos = (blocks[:, None, None] - 1) * w + key[None, None, :]  # absolute key position
     allowed = (d >= -window) & (d < window) & (pos >= 0) & (pos < t)  # (nb, W, 3W), True = attend
-    out = nn.functional.scaled_dot_product_attention(qb, kb, vb, attn_mask=allowed)
-    out = out.reshape(b, heads, nb * w, c // heads)[:, :, :t].transpose(1, 2).reshape(b, t, c)
-    return attn.out_proj(out)
+    out = nn.functional.scaled_dot_product_attention(qb, triples(k), triples(v),
+                                                     attn_mask=allowed[:, None].repeat(b, 1, 1, 1))
+    out = out.view(b, nb, heads, w, dh).transpose(1, 2).reshape(b, heads, nb * w, dh)[:, :, :t]
+    return attn.out_proj(out.transpose(1, 2).reshape(b, t, c))
 
 
 def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
