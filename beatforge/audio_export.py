@@ -178,9 +178,22 @@ def _ffmpeg_vorbis(tools: tuple[str, str], paths: list[str], sources: Sequence[A
         gain = f",volume={-(peak_db + _MIX_HEADROOM_DB):.3f}dB" if peak_db > -_MIX_HEADROOM_DB else ""
         graph = ["-filter_complex", mix + gain + "[out]", "-map", "[out]"]
     with atomic_path(target) as tmp:
-        _run([*head, "-v", "error", *inputs, *graph, "-vn", "-map_metadata", "-1", "-c:a", "libvorbis",
-              "-q:a", str(quality), "-fflags", "+bitexact", "-flags:a", "+bitexact",
-              "-f", "ogg", str(tmp)], what)
+        # Vorbis quality is variable bit rate: busy music goes over the nominal rate (katamari at q6: 214 kbps,
+        # over the criteria's 208), so a file over the limit is encoded again a quality lower
+        for q in range(quality, min(VORBIS_NOMINAL_KBPS) - 1, -1):
+            _run([*head, "-v", "error", *inputs, *graph, "-vn", "-map_metadata", "-1", "-c:a", "libvorbis",
+                  "-q:a", str(q), "-fflags", "+bitexact", "-flags:a", "+bitexact", "-f", "ogg", str(tmp)], what)
+            if _file_kbps(tmp) <= OSU_MAX_AUDIO_KBPS[".ogg"]:
+                break
+
+
+def _file_kbps(path: Path) -> float:
+    """An Ogg Vorbis file's average bit rate (its size over its duration; 0 where libsndfile cannot tell)."""
+    try:
+        seconds = sf.info(str(path)).duration
+    except (sf.LibsndfileError, RuntimeError):
+        return 0.0
+    return path.stat().st_size * 8 / seconds / 1000.0 if seconds > 0 else 0.0
 
 
 # ------------------------------------------------------------------------------------------------ without ffmpeg
