@@ -24,7 +24,7 @@ from beatforge.constants import (
     STYLES,
 )
 from beatforge.errors import BeatforgeError, check_flag_range
-from beatforge.fileio import read_text
+from beatforge.fileio import atomic_write_text, read_text
 from beatforge.generation.request import ManiaRequest, RemapRequest
 from beatforge.generation.song import resolve_song
 from beatforge.runtime import configure_threads
@@ -547,6 +547,51 @@ def _cmd_styles(args: argparse.Namespace) -> int:
 
 
 # ====================================================================================== evaluate / preview
+def _evaluate_standard(args: argparse.Namespace) -> int:
+    from beatforge.evaluation.standard_flow import flow_report, write_flow_plot
+    from beatforge.formats.osu import parse_osu
+
+    maps = []
+    for flag, path in (("--generated", args.generated), ("--reference", args.reference)):
+        if not path.is_file():
+            raise BeatforgeError(f"{flag} {path}: --mode standard takes one .osu file")
+        bm = parse_osu(path)
+        if bm.mode != 0:
+            raise BeatforgeError(f"{flag} {path}: an osu!{bm.mode_name} beatmap, not osu!standard")
+        maps.append(bm)
+    try:
+        report = flow_report(*maps)
+    except ValueError as exc:
+        raise BeatforgeError(f"--generated {args.generated}: {exc}") from None
+    args.output.mkdir(parents=True, exist_ok=True)
+    plot = write_flow_plot(report, args.output / "flow.png")
+    atomic_write_text(args.output / "flow.json", json.dumps(report))
+    if args.json:
+        print(json.dumps(report))
+        return 0
+
+    def f(v, digits: int = 3) -> str:
+        return "-" if v is None else f"{v:.{digits}f}"
+
+    print(f"{'':34} {'remap':>8} {'random walk':>12} {'human':>8}")
+    g, w, h = report["generated"], report["random_walk"], report["human"]
+    print(f"{'turn-angle histogram TV to human':34} {f(g['turn_tv']):>8} {f(w['turn_tv']):>12} {f(h['turn_tv']):>8}")
+    for k in g["turn_tv_by_gap"]:
+        print(f"{'  gap ' + k:34} {f(g['turn_tv_by_gap'][k]):>8} {f(w['turn_tv_by_gap'][k]):>12} "
+              f"{f(h['turn_tv_by_gap'][k]):>8}")
+    print(f"{'mean turn angle (deg)':34} {f(g['mean_turn'], 1):>8} {f(w['mean_turn'], 1):>12} "
+          f"{f(h['mean_turn'], 1):>8}")
+    print(f"{'near-stacks per object':34} {f(g['near_stacks'], 2):>8} {f(w['near_stacks'], 2):>12} "
+          f"{f(h['near_stacks'], 2):>8}")
+    print(f"{'overlaps per object':34} {f(g['overlaps'], 2):>8} {f(w['overlaps'], 2):>12} {f(h['overlaps'], 2):>8}")
+    for k in g["mean_distance_by_gap"]:
+        print(f"{'  mean distance, gap ' + k + ' (px)':34} {f(g['mean_distance_by_gap'][k], 0):>8} "
+              f"{f(w['mean_distance_by_gap'][k], 0):>12} {f(h['mean_distance_by_gap'][k], 0):>8}")
+    print(f"random walk: the human spacing, uniformly random turns, mean of 5 walks; written {plot} and "
+          f"{args.output / 'flow.json'}")
+    return 0
+
+
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate",
@@ -557,8 +602,14 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         "osu!mania Ranking Criteria problems and warnings (as `beatforge check`, each at its own level), and both "
         "charts' onset F1 against the audio. Writes REPORT_DIR/index.html with plots and previews.",
     )
-    p.add_argument("--generated", type=Path, required=True, help="folder of generated charts (beatforge generate's)")
-    p.add_argument("--reference", type=Path, required=True, help="folder of human charts of the same songs")
+    p.add_argument("--mode", default="mania", choices=["mania", "standard"],
+                   help="mania: folders of charts, paired by song (default); standard: one remapped osu!standard map "
+                   "against the human map of the same rhythm: turn angles (overall and by time gap), near-stacks, "
+                   "distance by gap, overlaps, each beside a random-angle walk with the human spacing")
+    p.add_argument("--generated", type=Path, required=True,
+                   help="folder of generated charts (beatforge generate's); --mode standard: the remapped .osu")
+    p.add_argument("--reference", type=Path, required=True,
+                   help="folder of human charts of the same songs; --mode standard: the human .osu")
     p.add_argument("--audio", type=Path, nargs="+", action="extend", default=[], metavar="FILE_OR_DIR",
                    help="the songs' audio, where the charts lack it (matched to songs by content or file name)")
     p.add_argument("-o", "--output", type=Path, required=True, help="report folder to write (REPORT_DIR)")
@@ -570,6 +621,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     # lazy: each sub-command imports only what it runs, so `beatforge --help` and the other commands start fast
     from beatforge.evaluation.report import criteria_line, evaluate
 
+    if args.mode == "standard":
+        return _evaluate_standard(args)
     result = evaluate(args.generated, args.reference, args.output, audio=args.audio, progress=True)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))

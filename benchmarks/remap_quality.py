@@ -9,8 +9,10 @@ in docs/remapping.md), so every real map is held out by one fold, split by mapse
 straddle train and test). For every held-out real map (the toy sets always train) it remaps with no style (the
 map is unknown to the model) and reports, per map and as a mean, the figures of
 :mod:`beatforge.evaluation.standard_metrics`: spacing-histogram TV distance, share in bounds, slider length error,
-share copied. Both the final output (spacing kept, the default) and the
-network's raw positions (``spacing=False``) are reported, so the model's own share is visible.
+share copied; and the flow figures of :mod:`beatforge.evaluation.standard_flow` (turn-angle histogram TV to the
+human map, mean turn, near-stacks per object) beside the same figures of a random-angle walk with the human spacing
+(the floor). Both the final output (spacing kept, the default) and the network's raw positions (``spacing=False``)
+are reported, so the model's own share is visible.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ def main() -> None:
     import torch
 
     torch.set_flush_denormal(True)
+    from beatforge.evaluation.standard_flow import flow_report
     from beatforge.evaluation.standard_metrics import remap_metrics
     from beatforge.formats.loader import load_beatmaps
     from beatforge.formats.osu import parse_osu
@@ -82,15 +85,18 @@ def main() -> None:
                 src = tmp
             original = parse_osu(src)
             for kept in (True, False):
-                ms = [remap_metrics(remap_standard(src, RemapRequest(model=ckpt, steps=args.steps, seed=s,
-                                                                     spacing=kept)), original)
-                      for s in args.seeds]
+                maps = [remap_standard(src, RemapRequest(model=ckpt, steps=args.steps, seed=s, spacing=kept))
+                        for s in args.seeds]
+                ms = [{**remap_metrics(m, original), **_flow(flow_report(m, original))} for m in maps]
                 row = {"fold": name, "map": label, "objects": rec["objects"],
                        "spacing_kept": kept, **{k: float(np.mean([m[k] for m in ms])) for k in ms[0]}}
                 rows.append(row)
                 print(f"{name} {row['map'][:48]:48s} {'kept' if kept else 'raw ':4s} TV {row['spacing_tv']:.3f} "
                       f"in {row['in_bounds']:.3f} slider err {row['slider_length_error_mean']:.3f}/"
-                      f"{row['slider_length_error_max']:.3f} px copied {row['copied']:.3f}", flush=True)
+                      f"{row['slider_length_error_max']:.3f} px copied {row['copied']:.3f}; turn TV "
+                      f"{row['turn_tv']:.3f} (random walk {row['walk_turn_tv']:.3f}), near-stacks "
+                      f"{row['near_stacks']:.2f} (human {row['human_near_stacks']:.2f}, walk "
+                      f"{row['walk_near_stacks']:.2f})", flush=True)
             if args.json:
                 args.json.write_text(json.dumps(rows, indent=1), encoding="utf-8")
     for kept in (True, False):
@@ -100,7 +106,16 @@ def main() -> None:
               f"in bounds {np.mean([r['in_bounds'] for r in sel]):.4f}, "
               f"slider err mean {np.mean([r['slider_length_error_mean'] for r in sel]):.3f} px "
               f"(max {np.max([r['slider_length_error_max'] for r in sel]):.3f}), "
-              f"copied {np.mean([r['copied'] for r in sel]):.4f}")
+              f"copied {np.mean([r['copied'] for r in sel]):.4f}; turn TV {np.mean([r['turn_tv'] for r in sel]):.3f} "
+              f"(random walk {np.mean([r['walk_turn_tv'] for r in sel]):.3f})")
+
+
+def _flow(report: dict) -> dict[str, float]:
+    """The flow figures a row keeps: the remap's, the random walk's (the floor) and the human map's."""
+    g, w, h = report["generated"], report["random_walk"], report["human"]
+    return {"turn_tv": g["turn_tv"] or 0.0, "walk_turn_tv": w["turn_tv"] or 0.0, "mean_turn": g["mean_turn"] or 0.0,
+            "human_mean_turn": h["mean_turn"] or 0.0, "near_stacks": g["near_stacks"],
+            "walk_near_stacks": w["near_stacks"], "human_near_stacks": h["near_stacks"]}
 
 
 if __name__ == "__main__":
