@@ -548,6 +548,7 @@ def _cmd_styles(args: argparse.Namespace) -> int:
 
 # ====================================================================================== evaluate / preview
 def _evaluate_standard(args: argparse.Namespace) -> int:
+    # lazy: each sub-command imports only what it runs, so `beatforge --help` and the other commands start fast
     from beatforge.evaluation.standard_flow import flow_report, write_flow_plot
     from beatforge.formats.osu import parse_osu
 
